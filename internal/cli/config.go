@@ -1,0 +1,220 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kmigrate/kmigrate/internal/config"
+	"github.com/kmigrate/kmigrate/internal/kafka"
+)
+
+func newConfigCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Work with the configuration file",
+	}
+	cmd.AddCommand(newConfigCheckCmd(g))
+	return cmd
+}
+
+// configCheckResult is the report of `config check`, one row per problem.
+type configCheckResult struct {
+	File     string               `json:"file" yaml:"file"`
+	Valid    bool                 `json:"valid" yaml:"valid"`
+	Errors   []configCheckError   `json:"errors,omitempty" yaml:"errors,omitempty"`
+	Warnings []string             `json:"warnings,omitempty" yaml:"warnings,omitempty"`
+	Summary  map[string]string    `json:"summary,omitempty" yaml:"summary,omitempty"`
+	Connect  []configCheckConnect `json:"connect,omitempty" yaml:"connect,omitempty"`
+}
+
+type configCheckError struct {
+	Line    int    `json:"line,omitempty" yaml:"line,omitempty"`
+	Col     int    `json:"col,omitempty" yaml:"col,omitempty"`
+	Key     string `json:"key,omitempty" yaml:"key,omitempty"`
+	Message string `json:"message" yaml:"message"`
+}
+
+type configCheckConnect struct {
+	Cluster string `json:"cluster" yaml:"cluster"`
+	OK      bool   `json:"ok" yaml:"ok"`
+	Brokers int    `json:"brokers,omitempty" yaml:"brokers,omitempty"`
+	Error   string `json:"error,omitempty" yaml:"error,omitempty"`
+}
+
+func newConfigCheckCmd(g *globals) *cobra.Command {
+	var out output
+	var connect bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Validate a configuration file and report every problem at once",
+		Long: `Check decodes the configuration strictly (unknown keys are errors), applies
+defaults and validates every setting, reporting all problems at once with
+file:line:col and the key. Secrets are never printed. With --connect it also logs
+in to both clusters. Exit status 0 when valid, 1 otherwise.`,
+		Example: `  kmigrate config check -c migration.yaml
+  kmigrate config check -c migration.yaml --connect --format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			res := configCheckResult{File: g.configFile}
+			cfg, err := config.Load(g.configFile)
+			var errs config.Errors
+			switch {
+			case errors.As(err, &errs):
+				for _, e := range errs {
+					res.Errors = append(res.Errors, configCheckError{Line: e.Line, Col: e.Col, Key: e.Key, Message: e.Msg})
+				}
+			case err != nil:
+				res.Errors = append(res.Errors, configCheckError{Message: err.Error()})
+			default:
+				res.Valid = true
+				res.Summary, res.Warnings = summarize(cfg)
+				if connect {
+					res.Connect = checkConnections(cmd.Context(), cfg, timeout)
+					for _, c := range res.Connect {
+						res.Valid = res.Valid && c.OK
+					}
+				}
+			}
+			w := cmd.OutOrStdout()
+			if err := out.render(w, res, func(w io.Writer) error { return res.text(w, errs) }, nil); err != nil {
+				return err
+			}
+			if !res.Valid {
+				return &ExitError{Code: 1}
+			}
+			return nil
+		},
+	}
+	out.register(cmd, formatText, formatJSON, formatYAML)
+	cmd.Flags().BoolVar(&connect, "connect", false, "also connect and authenticate to both clusters")
+	cmd.Flags().DurationVar(&timeout, "timeout", 15*time.Second, "how long --connect waits for each cluster")
+	return cmd
+}
+
+func (r configCheckResult) text(w io.Writer, errs config.Errors) error {
+	if len(r.Errors) > 0 {
+		if errs != nil {
+			fmt.Fprintln(w, errs.Error())
+		} else {
+			for _, e := range r.Errors {
+				fmt.Fprintln(w, e.Message)
+			}
+		}
+		_, err := fmt.Fprintf(w, "%s: %d problem(s)\n", r.File, len(r.Errors))
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, k := range []string{"migration", "source", "target", "topics", "groups", "http"} {
+		fmt.Fprintf(tw, "%s\t%s\n", k, r.Summary[k])
+	}
+	for _, c := range r.Connect {
+		if c.OK {
+			fmt.Fprintf(tw, "connect %s\tOK, %d brokers\n", c.Cluster, c.Brokers)
+		} else {
+			fmt.Fprintf(tw, "connect %s\tFAILED: %s\n", c.Cluster, c.Error)
+		}
+	}
+	tw.Flush()
+	for _, warn := range r.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+	status := "OK"
+	if !r.Valid {
+		status = "FAILED"
+	}
+	_, err := fmt.Fprintf(w, "%s: %s\n", r.File, status)
+	return err
+}
+
+// summarize describes the effective configuration without any secret.
+func summarize(c *config.Config) (map[string]string, []string) {
+	var warnings []string
+	cluster := func(role string, cl config.Cluster) string {
+		s := strings.Join(cl.BootstrapServers, ",")
+		proto := "PLAINTEXT"
+		if cl.TLS != nil {
+			proto = "SSL"
+			if cl.TLS.InsecureSkipVerify {
+				warnings = append(warnings, role+".tls.insecure_skip_verify is on: broker certificates are not checked")
+			}
+		}
+		if cl.SASL != nil {
+			if cl.TLS != nil {
+				proto = "SASL_SSL"
+			} else {
+				proto = "SASL_PLAINTEXT"
+				if cl.SASL.Mechanism == config.MechanismPlain {
+					warnings = append(warnings, role+": SASL PLAIN without TLS sends the password in clear text")
+				}
+			}
+			proto += " " + cl.SASL.Mechanism
+			if cl.SASL.Username != "" {
+				proto += " user " + cl.SASL.Username
+			}
+		}
+		return s + " (" + proto + ")"
+	}
+	sel := func(s config.Selection) string {
+		inc := "all"
+		if len(s.Include) > 0 {
+			inc = "include " + strings.Join(s.Include, ", ")
+		}
+		if len(s.Exclude) > 0 {
+			inc += "; exclude " + strings.Join(s.Exclude, ", ")
+		}
+		return inc
+	}
+	return map[string]string{
+		"migration": c.Migration,
+		"source":    cluster("source", c.Source),
+		"target":    cluster("target", c.Target),
+		"topics":    sel(c.Topics),
+		"groups":    sel(c.Groups),
+		"http":      c.HTTP.Listen,
+	}, warnings
+}
+
+func checkConnections(ctx context.Context, c *config.Config, timeout time.Duration) []configCheckConnect {
+	var b kafka.Builder
+	var out []configCheckConnect
+	for _, side := range []struct {
+		role kafka.Role
+		cl   config.Cluster
+	}{{kafka.Source, c.Source}, {kafka.Target, c.Target}} {
+		r := configCheckConnect{Cluster: string(side.role)}
+		n, err := connectOnce(ctx, &b, side.role, side.cl, timeout)
+		if err != nil {
+			r.Error = err.Error()
+		} else {
+			r.OK, r.Brokers = true, n
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func connectOnce(ctx context.Context, b *kafka.Builder, role kafka.Role, c config.Cluster, timeout time.Duration) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cl, err := b.Client(ctx, role, c)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	brokers, err := kafka.Brokers(ctx, role, c, cl)
+	if err != nil {
+		return 0, err
+	}
+	return brokers, nil
+}

@@ -1,0 +1,273 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"regexp/syntax"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults applied by Load to settings the file leaves out.
+const (
+	DefaultClientID               = "kmigrate"
+	DefaultRequestTimeout         = 30 * time.Second
+	DefaultCompression            = "lz4"
+	DefaultDiscoveryInterval      = 30 * time.Second
+	DefaultCheckpointInterval     = time.Second
+	DefaultFetchMaxBytes          = 64 << 20
+	DefaultFetchMaxPartitionBytes = 8 << 20
+	DefaultBatchMaxBytes          = 1 << 20
+	DefaultLinger                 = 5 * time.Millisecond
+	DefaultMaxOffsetMapRuns       = 100000
+	DefaultShutdownTimeout        = 30 * time.Second
+	DefaultGroupSyncInterval      = 5 * time.Second
+	DefaultHTTPListen             = "127.0.0.1:8080"
+	DefaultReadyMaxLag            = 1000
+	DefaultOAuthRefreshBefore     = time.Minute
+	DefaultOAuthRefreshInterval   = 5 * time.Minute
+	DefaultDogStatsDInterval      = 10 * time.Second
+)
+
+// migrationID is what a migration id may contain: it becomes part of topic and
+// group names, so Kafka's legal name characters, and short.
+var migrationID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
+
+// Compressions lists the accepted values of replication.compression.
+var Compressions = []string{"none", "gzip", "snappy", "lz4", "zstd"}
+
+// Default returns a configuration with every default set, for code and tests that
+// build one without a file.
+func Default() *Config {
+	c := &Config{}
+	c.applyDefaults()
+	return c
+}
+
+func (c *Config) applyDefaults() {
+	for _, cl := range []*Cluster{&c.Source, &c.Target} {
+		if cl.ClientID == "" {
+			cl.ClientID = DefaultClientID
+		}
+		if cl.RequestTimeout.Duration == 0 {
+			cl.RequestTimeout.Duration = DefaultRequestTimeout
+		}
+		if s := cl.SASL; s != nil {
+			s.Mechanism = strings.ToUpper(s.Mechanism)
+			if o := s.OAuth; o != nil {
+				if o.RefreshBefore.Duration == 0 {
+					o.RefreshBefore.Duration = DefaultOAuthRefreshBefore
+				}
+				if o.RefreshInterval.Duration == 0 {
+					o.RefreshInterval.Duration = DefaultOAuthRefreshInterval
+				}
+			}
+		}
+	}
+	r := &c.Replication
+	if r.Compression == "" {
+		r.Compression = DefaultCompression
+	}
+	setDur(&r.DiscoveryInterval, DefaultDiscoveryInterval)
+	setDur(&r.CheckpointInterval, DefaultCheckpointInterval)
+	setDur(&r.Linger, DefaultLinger)
+	setDur(&r.ShutdownTimeout, DefaultShutdownTimeout)
+	if r.FetchMaxBytes == 0 {
+		r.FetchMaxBytes = DefaultFetchMaxBytes
+	}
+	if r.FetchMaxPartitionBytes == 0 {
+		r.FetchMaxPartitionBytes = DefaultFetchMaxPartitionBytes
+	}
+	if r.BatchMaxBytes == 0 {
+		r.BatchMaxBytes = DefaultBatchMaxBytes
+	}
+	if r.MaxOffsetMapRuns == 0 {
+		r.MaxOffsetMapRuns = DefaultMaxOffsetMapRuns
+	}
+	setDur(&c.GroupSync.Interval, DefaultGroupSyncInterval)
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = DefaultHTTPListen
+	}
+	if c.HTTP.ReadyMaxLag == 0 {
+		c.HTTP.ReadyMaxLag = DefaultReadyMaxLag
+	}
+	setDur(&c.Metrics.DogStatsD.Interval, DefaultDogStatsDInterval)
+}
+
+func setDur(d *Duration, def time.Duration) {
+	if d.Duration == 0 {
+		d.Duration = def
+	}
+}
+
+// validate reports every invalid or inconsistent setting through p.
+func (c *Config) validate(p *parser) {
+	if c.Migration == "" {
+		p.errorAt("migration", "required: a name for this migration, such as aws-to-gcp")
+	} else if !migrationID.MatchString(c.Migration) {
+		p.errorAt("migration", "%q may only contain letters, digits, '.', '_' and '-' (at most 100)", c.Migration)
+	}
+	c.Source.validate(p, "source")
+	c.Target.validate(p, "target")
+	for _, s := range []struct {
+		key string
+		sel *Selection
+	}{{"topics", &c.Topics}, {"groups", &c.Groups}} {
+		checkPatterns(p, s.key+".include", s.sel.Include)
+		checkPatterns(p, s.key+".exclude", s.sel.Exclude)
+		_ = s.sel.Compile() // errors reported above
+	}
+	r := &c.Replication
+	if !contains(Compressions, r.Compression) {
+		p.errorAt("replication.compression", "%q is not one of %s", r.Compression, strings.Join(Compressions, ", "))
+	}
+	for topic, rf := range r.ReplicationFactor {
+		if rf < 1 || rf > 32767 {
+			p.errorAt("replication.replication_factor."+topic, "must be between 1 and 32767, got %d", rf)
+		}
+	}
+	if strings.ContainsAny(r.TopicPrefix+r.TopicSuffix, " /\\,:") {
+		p.errorAt("replication.topic_prefix", "topic prefix and suffix may only contain letters, digits, '.', '_' and '-'")
+	}
+	if r.MaxBytesPerSecond < 0 {
+		p.errorAt("replication.max_bytes_per_second", "must not be negative")
+	}
+	if r.FetchMaxBytes < 1024 {
+		p.errorAt("replication.fetch_max_bytes", "must be at least 1024, got %d", r.FetchMaxBytes)
+	}
+	if r.FetchMaxPartitionBytes < 1024 || r.FetchMaxPartitionBytes > r.FetchMaxBytes {
+		p.errorAt("replication.fetch_max_partition_bytes", "must be between 1024 and fetch_max_bytes (%d), got %d", r.FetchMaxBytes, r.FetchMaxPartitionBytes)
+	}
+	if r.BatchMaxBytes < 1024 {
+		p.errorAt("replication.batch_max_bytes", "must be at least 1024, got %d", r.BatchMaxBytes)
+	}
+	if r.MaxOffsetMapRuns < 16 {
+		p.errorAt("replication.max_offset_map_runs", "must be at least 16, got %d", r.MaxOffsetMapRuns)
+	}
+	if l := c.HTTP.Listen; l != "off" {
+		if _, port, err := net.SplitHostPort(l); err != nil {
+			p.errorAt("http.listen", "%q is not host:port (use \"off\" to disable the server)", l)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			p.errorAt("http.listen", "port %q is not a number between 0 and 65535", port)
+		}
+	}
+	if a := c.Metrics.DogStatsD.Address; a != "" {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			p.errorAt("metrics.dogstatsd.address", "%q is not host:port", a)
+		}
+	}
+}
+
+func (cl *Cluster) validate(p *parser, key string) {
+	if len(cl.BootstrapServers) == 0 {
+		p.errorAt(key+".bootstrap_servers", "required: at least one host:port")
+	}
+	for i, s := range cl.BootstrapServers {
+		if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
+			p.errorAt(fmt.Sprintf("%s.bootstrap_servers[%d]", key, i), "%q is not host:port", s)
+		}
+	}
+	if t := cl.TLS; t != nil {
+		k := key + ".tls"
+		for _, f := range []struct{ name, path string }{{"ca_file", t.CAFile}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
+			if f.path != "" {
+				checkReadable(p, k+"."+f.name, f.path)
+			}
+		}
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			p.errorAt(k, "cert_file and key_file go together: set both for mutual TLS, or neither")
+		}
+	}
+	if s := cl.SASL; s != nil {
+		s.validate(p, key+".sasl")
+	}
+}
+
+func (s *SASL) validate(p *parser, key string) {
+	switch s.Mechanism {
+	case MechanismPlain, MechanismScramSHA256, MechanismScramSHA512:
+		if s.Username == "" {
+			p.errorAt(key+".username", "required for %s", s.Mechanism)
+		}
+		switch {
+		case s.Password.IsSet() && s.PasswordFile != "":
+			p.errorAt(key+".password_file", "set password or password_file, not both")
+		case !s.Password.IsSet() && s.PasswordFile == "":
+			p.errorAt(key+".password", "required for %s (or password_file)", s.Mechanism)
+		case s.PasswordFile != "":
+			checkReadable(p, key+".password_file", s.PasswordFile)
+		}
+		if s.AWS != nil || s.OAuth != nil {
+			p.errorAt(key, "aws and oauth settings do not apply to %s", s.Mechanism)
+		}
+	case MechanismAWSMSKIAM:
+		if s.AWS == nil || s.AWS.Region == "" {
+			p.errorAt(key+".aws.region", "required for AWS_MSK_IAM")
+		}
+		if a := s.AWS; a != nil && (a.AccessKeyID != "") != a.SecretAccessKey.IsSet() {
+			p.errorAt(key+".aws.access_key_id", "access_key_id and secret_access_key go together")
+		}
+		if s.Username != "" || s.Password.IsSet() || s.PasswordFile != "" || s.OAuth != nil {
+			p.errorAt(key, "username, password and oauth do not apply to AWS_MSK_IAM")
+		}
+	case MechanismOAuthBearer:
+		o := s.OAuth
+		switch {
+		case o == nil || (o.TokenFile == "" && len(o.TokenCommand) == 0):
+			p.errorAt(key+".oauth", "OAUTHBEARER needs oauth.token_file or oauth.token_command")
+		case o.TokenFile != "" && len(o.TokenCommand) > 0:
+			p.errorAt(key+".oauth", "set token_file or token_command, not both")
+		case o.TokenFile != "":
+			checkReadable(p, key+".oauth.token_file", o.TokenFile)
+		}
+		if s.Username != "" || s.Password.IsSet() || s.PasswordFile != "" || s.AWS != nil {
+			p.errorAt(key, "username, password and aws do not apply to OAUTHBEARER")
+		}
+	case "":
+		p.errorAt(key+".mechanism", "required: one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, AWS_MSK_IAM, OAUTHBEARER")
+	default:
+		p.errorAt(key+".mechanism", "%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, AWS_MSK_IAM, OAUTHBEARER", s.Mechanism)
+	}
+}
+
+func checkReadable(p *parser, key, path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		p.errorAt(key, "cannot read %s: %v", path, unwrapPath(err))
+		return
+	}
+	f.Close()
+}
+
+func unwrapPath(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+func checkPatterns(p *parser, key string, patterns []string) {
+	for i, pat := range patterns {
+		if _, err := regexp.Compile(pat); err != nil {
+			var msg string
+			if re, ok := err.(*syntax.Error); ok {
+				msg = string(re.Code)
+			} else {
+				msg = err.Error()
+			}
+			p.errorAt(fmt.Sprintf("%s[%d]", key, i), "bad regular expression %q: %s", pat, msg)
+		}
+	}
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,177 @@
+// Package kafka is the one place that builds franz-go clients for the source and
+// target clusters from the configuration: seeds, client id, TLS, SASL (PLAIN, SCRAM,
+// AWS MSK IAM, OAUTHBEARER), logging through log/slog with a cluster attribute, and
+// a hook point for metrics. Every other package receives its clients from here, so
+// connection behaviour is decided once.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
+
+	"github.com/kmigrate/kmigrate/internal/config"
+)
+
+// Role says which side of the migration a cluster is on. It is the value of the
+// "cluster" attribute in logs and metrics.
+type Role string
+
+// The two roles.
+const (
+	Source Role = "source"
+	Target Role = "target"
+)
+
+// Builder builds clients. The zero value logs nothing and adds no hooks.
+type Builder struct {
+	// Logger receives franz-go's logs with cluster=<role>; nil discards them.
+	Logger *slog.Logger
+	// Hooks, when set, returns hooks (metrics, for example) for a client of role.
+	Hooks func(Role) []kgo.Hook
+}
+
+// Options returns the franz-go options that reach cluster c as role: seeds, client
+// id, timeouts, TLS, SASL, logger and hooks. Callers add their own (consume,
+// produce) options after these.
+func (b *Builder) Options(ctx context.Context, role Role, c config.Cluster) ([]kgo.Opt, error) {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(c.BootstrapServers...),
+		kgo.ClientID(c.ClientID),
+		kgo.RequestTimeoutOverhead(c.RequestTimeout.Duration),
+	}
+	if b.Logger != nil {
+		opts = append(opts, kgo.WithLogger(kslog.New(slog.New(quieter{b.Logger.Handler()}).With("cluster", string(role)))))
+	}
+	if b.Hooks != nil {
+		if hooks := b.Hooks(role); len(hooks) > 0 {
+			opts = append(opts, kgo.WithHooks(hooks...))
+		}
+	}
+	if c.TLS != nil {
+		tc, err := tlsConfig(c.TLS)
+		if err != nil {
+			return nil, fmt.Errorf("%s cluster tls: %w", role, err)
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	if c.SASL != nil {
+		mech, err := mechanism(ctx, c.SASL)
+		if err != nil {
+			return nil, fmt.Errorf("%s cluster sasl %s: %w", role, c.SASL.Mechanism, err)
+		}
+		opts = append(opts, kgo.SASL(mech))
+	}
+	return opts, nil
+}
+
+// Client builds a client for cluster c as role, with extra options after the
+// connection ones.
+func (b *Builder) Client(ctx context.Context, role Role, c config.Cluster, extra ...kgo.Opt) (*kgo.Client, error) {
+	opts, err := b.Options(ctx, role, c)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(append(opts, extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("build %s client: %w", role, err)
+	}
+	return cl, nil
+}
+
+// Ping checks that the cluster answers an authenticated metadata request, and turns
+// a failure into an error naming the cluster, its seeds and the SASL mechanism
+// (never a secret), with a hint where the Kafka error suggests one.
+func Ping(ctx context.Context, role Role, c config.Cluster, cl *kgo.Client) error {
+	_, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+	if err == nil {
+		return nil
+	}
+	return DescribeError(role, c, err)
+}
+
+// DescribeError wraps a connection-level error with where it happened and a hint.
+func DescribeError(role Role, c config.Cluster, err error) error {
+	how := "PLAINTEXT"
+	switch {
+	case c.TLS != nil && c.SASL != nil:
+		how = "SASL_SSL " + c.SASL.Mechanism
+	case c.SASL != nil:
+		how = "SASL_PLAINTEXT " + c.SASL.Mechanism
+	case c.TLS != nil:
+		how = "SSL"
+	}
+	msg := fmt.Sprintf("connect to %s cluster %s (%s)", role, strings.Join(c.BootstrapServers, ","), how)
+	if hint := Hint(err); hint != "" {
+		return fmt.Errorf("%s: %w (%s)", msg, err, hint)
+	}
+	return fmt.Errorf("%s: %w", msg, err)
+}
+
+// Hint turns common Kafka errors into advice a user can act on; "" when none fits.
+func Hint(err error) string {
+	switch {
+	case errors.Is(err, kerr.SaslAuthenticationFailed):
+		return "check the username and password or token, and that the user exists for this mechanism"
+	case errors.Is(err, kerr.UnsupportedSaslMechanism), errors.Is(err, kerr.IllegalSaslState):
+		return "the listener does not offer this SASL mechanism; check the port and sasl.mechanism"
+	case errors.Is(err, kerr.TopicAuthorizationFailed):
+		return "the principal lacks an ACL on the topic"
+	case errors.Is(err, kerr.GroupAuthorizationFailed):
+		return "the principal lacks an ACL on the consumer group"
+	case errors.Is(err, kerr.ClusterAuthorizationFailed):
+		return "the principal lacks a cluster ACL for this operation"
+	}
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "certificate signed by unknown authority"), strings.Contains(s, "x509:"):
+		return "the broker certificate is not trusted: check tls.ca_file and tls.server_name"
+	case strings.Contains(s, "first record does not look like a TLS handshake"), strings.Contains(s, "tls: "):
+		return "TLS handshake failed: is this a TLS listener, and is tls set on the right cluster?"
+	case strings.Contains(s, "connection refused"):
+		return "nothing listens there: check bootstrap_servers"
+	case strings.Contains(s, "EOF") || strings.Contains(s, "connection reset"):
+		return "the broker closed the connection: often a security protocol mismatch (TLS or SASL on one side only)"
+	}
+	return ""
+}
+
+// quieter lowers franz-go's info messages (connections, metadata refreshes) to
+// debug so that kmigrate's own info logs stay readable; warnings and errors keep
+// their level.
+type quieter struct{ slog.Handler }
+
+func (q quieter) Enabled(ctx context.Context, l slog.Level) bool {
+	return q.Handler.Enabled(ctx, shift(l))
+}
+
+func (q quieter) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = shift(r.Level)
+	return q.Handler.Handle(ctx, r)
+}
+
+func (q quieter) WithAttrs(as []slog.Attr) slog.Handler { return quieter{q.Handler.WithAttrs(as)} }
+func (q quieter) WithGroup(g string) slog.Handler       { return quieter{q.Handler.WithGroup(g)} }
+
+func shift(l slog.Level) slog.Level {
+	if l == slog.LevelInfo {
+		return slog.LevelDebug
+	}
+	return l
+}
+
+// Brokers is Ping that also returns the number of brokers in the cluster.
+func Brokers(ctx context.Context, role Role, c config.Cluster, cl *kgo.Client) (int, error) {
+	m, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+	if err != nil {
+		return 0, DescribeError(role, c, err)
+	}
+	return len(m.Brokers), nil
+}
