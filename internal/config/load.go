@@ -405,4 +405,3 @@ func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 	s.value = n.Value
 	return nil
 }
-
