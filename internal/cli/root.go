@@ -116,6 +116,7 @@ walks you through a zero-loss cutover.`,
 	root.AddCommand(
 		newVersionCmd(g),
 		newConfigCmd(g),
+		newRunCmd(g),
 	)
 	return root
 }

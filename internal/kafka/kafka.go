@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -34,7 +35,8 @@ const (
 type Builder struct {
 	// Logger receives franz-go's logs with cluster=<role>; nil discards them.
 	Logger *slog.Logger
-	// Hooks, when set, returns hooks (metrics, for example) for a client of role.
+	// Hooks, when set, returns hooks (metrics, for example) for the one
+	// long-lived client of role that InstrumentedClient builds.
 	Hooks func(Role) []kgo.Hook
 }
 
@@ -46,14 +48,12 @@ func (b *Builder) Options(ctx context.Context, role Role, c config.Cluster) ([]k
 		kgo.SeedBrokers(c.BootstrapServers...),
 		kgo.ClientID(c.ClientID),
 		kgo.RequestTimeoutOverhead(c.RequestTimeout.Duration),
+		// kmigrate creates topics and produces to them at once; the default 5s
+		// between metadata refreshes would stall the first write that long.
+		kgo.MetadataMinAge(250 * time.Millisecond),
 	}
 	if b.Logger != nil {
 		opts = append(opts, kgo.WithLogger(kslog.New(slog.New(quieter{b.Logger.Handler()}).With("cluster", string(role)))))
-	}
-	if b.Hooks != nil {
-		if hooks := b.Hooks(role); len(hooks) > 0 {
-			opts = append(opts, kgo.WithHooks(hooks...))
-		}
 	}
 	if c.TLS != nil {
 		tc, err := tlsConfig(c.TLS)
@@ -84,6 +84,18 @@ func (b *Builder) Client(ctx context.Context, role Role, c config.Cluster, extra
 		return nil, fmt.Errorf("build %s client: %w", role, err)
 	}
 	return cl, nil
+}
+
+// InstrumentedClient is Client with the Builder's hooks: for the one long-lived
+// client per role whose metrics are exported. Short-lived clients (a read at
+// start, a state load) use Client, so that metric series do not come and go.
+func (b *Builder) InstrumentedClient(ctx context.Context, role Role, c config.Cluster, extra ...kgo.Opt) (*kgo.Client, error) {
+	if b.Hooks != nil {
+		if hooks := b.Hooks(role); len(hooks) > 0 {
+			extra = append(extra, kgo.WithHooks(hooks...))
+		}
+	}
+	return b.Client(ctx, role, c, extra...)
 }
 
 // Ping checks that the cluster answers an authenticated metadata request, and turns

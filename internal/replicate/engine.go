@@ -1,0 +1,751 @@
+// Package replicate is kmigrate's copy engine. Each selected source partition is
+// copied to the same partition number of its target topic, record by record: key,
+// value (null stays null), headers and timestamp are kept and nothing is
+// deserialized. Sources are read with read_committed, so aborted and control
+// records are never copied; the target producer is idempotent with acks=all.
+//
+// The engine is the only writer of its target partitions, so target offsets are
+// contiguous and an exact offset map (package offsetmap) records which source
+// offsets were copied. Only acknowledged records enter the map, and the map is
+// persisted on the target (package state) as replication advances. After a crash,
+// the records written after the last checkpoint are matched one by one against
+// the source by SHA-256 and adopted (tail reconciliation), so no record is lost
+// and none is written twice. Any mismatch stops that partition with an error that
+// names it; other partitions go on.
+//
+// The unit of work is the partition: everything here is per partition, so that
+// partitions can later be spread over several processes.
+package replicate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/time/rate"
+
+	"github.com/kmigrate/kmigrate/internal/config"
+	"github.com/kmigrate/kmigrate/internal/kafka"
+	"github.com/kmigrate/kmigrate/internal/offsetmap"
+	"github.com/kmigrate/kmigrate/internal/recordhash"
+	"github.com/kmigrate/kmigrate/internal/state"
+)
+
+// Options change how Run behaves.
+type Options struct {
+	// UntilCaughtUp stops Run, with a nil error, once every partition has copied
+	// up to the source end offsets (last stable offsets) seen at start.
+	UntilCaughtUp bool
+	// Events receives notable events (topic created, data lost to retention,
+	// partition failed); nil discards them.
+	Events func(Event)
+}
+
+// Event is something an operator should see in the event log of the dashboard.
+type Event struct {
+	Time    time.Time `json:"time"`
+	Level   string    `json:"level"` // info, warn, error
+	Topic   string    `json:"topic,omitempty"`
+	Message string    `json:"message"`
+}
+
+// Engine copies the selected topics of the source to the target.
+type Engine struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	builder *kafka.Builder
+	metrics *Metrics
+	now     func() time.Time
+
+	src      *kgo.Client // consumes, and answers admin requests
+	srcAdm   *kadm.Client
+	tgt      *kgo.Client // produces records
+	tgtAdm   *kadm.Client
+	store    *state.Store
+	limiter  *rate.Limiter
+	opts     Options
+	started  time.Time
+	hasher   *recordhash.Hasher // checkpointer only
+	initDone chan struct{}
+	// checkpointMu serialises checkpoints (the loop and the final one).
+	checkpointMu sync.Mutex
+
+	mu    sync.RWMutex
+	parts map[TP]*partition
+	specs map[string]TopicSpec // by source topic
+	// deleted lists source topics that disappeared while being copied.
+	deleted map[string]bool
+}
+
+// New builds an engine; Run connects.
+func New(cfg *config.Config, log *slog.Logger, builder *kafka.Builder, metrics *Metrics) *Engine {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if builder == nil {
+		builder = &kafka.Builder{}
+	}
+	e := &Engine{
+		cfg: cfg, log: log, builder: builder, metrics: metrics, now: time.Now,
+		parts: map[TP]*partition{}, specs: map[string]TopicSpec{}, deleted: map[string]bool{},
+		hasher: recordhash.New(), initDone: make(chan struct{}),
+	}
+	if n := cfg.Replication.MaxBytesPerSecond; n > 0 {
+		// A burst of a tenth of a second keeps the rate smooth from the start.
+		e.limiter = rate.NewLimiter(rate.Limit(n), int(max(n/10, 16<<10)))
+	}
+	return e
+}
+
+// Run copies until ctx is done (then it flushes, checkpoints and returns nil) or,
+// with UntilCaughtUp, until the copy reaches the source end offsets seen at start.
+// It returns an error when it cannot start, or when a partition failed and
+// UntilCaughtUp was asked for.
+func (e *Engine) Run(ctx context.Context, opts Options) error {
+	e.opts = opts
+	e.started = e.now()
+	if err := e.connect(ctx); err != nil {
+		return err
+	}
+	defer e.close()
+
+	st, err := e.store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	e.log.Info("loaded state", "topic", e.store.Topic(), "partitions", len(st.Partitions))
+	if err := e.discover(ctx, st); err != nil {
+		return err
+	}
+	close(e.initDone)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { e.checkpointLoop(runCtx) })
+	wg.Go(func() { e.discoveryLoop(runCtx, st) })
+
+	err = e.copyLoop(runCtx)
+	cancel()
+	wg.Wait()
+	if ferr := e.shutdown(); ferr != nil && err == nil {
+		err = ferr
+	}
+	if err == nil && opts.UntilCaughtUp {
+		err = e.failures()
+	}
+	return err
+}
+
+// connect builds the clients and makes sure the state topic exists.
+func (e *Engine) connect(ctx context.Context) error {
+	r := e.cfg.Replication
+	var err error
+	e.src, err = e.builder.InstrumentedClient(ctx, kafka.Source, e.cfg.Source,
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxBytes(r.FetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(r.FetchMaxPartitionBytes),
+		kgo.BrokerMaxReadBytes(2*r.FetchMaxBytes+1<<20),
+		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)
+	if err != nil {
+		return err
+	}
+	e.srcAdm = kadm.NewClient(e.src)
+	if err := kafka.Ping(ctx, kafka.Source, e.cfg.Source, e.src); err != nil {
+		return err
+	}
+	e.tgt, err = e.builder.InstrumentedClient(ctx, kafka.Target, e.cfg.Target,
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchCompression(codec(r.Compression)),
+		kgo.ProducerLinger(r.Linger.Duration),
+		kgo.ProducerBatchMaxBytes(r.BatchMaxBytes),
+		kgo.MaxBufferedBytes(256<<20),
+		kgo.MaxBufferedRecords(1<<20),
+	)
+	if err != nil {
+		return err
+	}
+	e.tgtAdm = kadm.NewClient(e.tgt)
+	if err := kafka.Ping(ctx, kafka.Target, e.cfg.Target, e.tgt); err != nil {
+		return err
+	}
+	e.store = state.NewStore(e.tgt, e.cfg.Migration, func(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) {
+		return e.builder.Client(ctx, kafka.Target, e.cfg.Target, opts...)
+	})
+	return e.store.Ensure(ctx)
+}
+
+func (e *Engine) close() {
+	if e.src != nil {
+		e.src.Close()
+	}
+	if e.tgt != nil {
+		e.tgt.Close()
+	}
+}
+
+func codec(name string) kgo.CompressionCodec {
+	switch name {
+	case "gzip":
+		return kgo.GzipCompression()
+	case "snappy":
+		return kgo.SnappyCompression()
+	case "lz4":
+		return kgo.Lz4Compression()
+	case "zstd":
+		return kgo.ZstdCompression()
+	}
+	return kgo.NoCompression()
+}
+
+func (e *Engine) event(level, topic, format string, args ...any) {
+	ev := Event{Time: e.now(), Level: level, Topic: topic, Message: fmt.Sprintf(format, args...)}
+	switch level {
+	case "error":
+		e.log.Error(ev.Message, "topic", topic)
+	case "warn":
+		e.log.Warn(ev.Message, "topic", topic)
+	default:
+		e.log.Info(ev.Message, "topic", topic)
+	}
+	if e.opts.Events != nil {
+		e.opts.Events(ev)
+	}
+}
+
+// discover plans the selected topics, creates or updates them on the target and
+// starts copying every partition not copied yet. It runs at start and every
+// discovery interval.
+func (e *Engine) discover(ctx context.Context, st *state.State) error {
+	topics, err := SourceTopics(ctx, e.srcAdm, &e.cfg.Topics)
+	if err != nil {
+		return err
+	}
+	brokers, err := e.tgtAdm.ListBrokers(ctx)
+	if err != nil {
+		return fmt.Errorf("list target brokers: %w", err)
+	}
+	specs, err := PlanTopics(ctx, e.srcAdm, topics, e.cfg, len(brokers))
+	if err != nil {
+		return err
+	}
+	e.noteDeletedTopics(topics)
+	actions, err := EnsureTopics(ctx, e.tgtAdm, specs)
+	if err != nil {
+		return err
+	}
+	failed := map[string]bool{}
+	for _, a := range actions {
+		switch {
+		case a.Err != nil:
+			failed[a.Topic] = true
+			e.event("error", a.Topic, "%v", a.Err)
+		case a.Action != "exists":
+			e.event("info", a.Topic, "target topic %s %s (%s)", a.Topic, a.Action, a.Detail)
+		}
+	}
+	var start []TopicSpec
+	e.mu.Lock()
+	for _, s := range specs {
+		if failed[s.Target] {
+			continue
+		}
+		old, known := e.specs[s.Source]
+		e.specs[s.Source] = s
+		if !known || old.Partitions < s.Partitions {
+			start = append(start, s)
+		}
+	}
+	e.mu.Unlock()
+	if len(start) == 0 {
+		return nil
+	}
+	return e.startPartitions(ctx, st, start)
+}
+
+func (e *Engine) noteDeletedTopics(present kadm.TopicDetails) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for name := range e.specs {
+		if _, ok := present[name]; ok || e.deleted[name] {
+			continue
+		}
+		e.deleted[name] = true
+		var drop []int32
+		for tp := range e.parts {
+			if tp.Topic == name {
+				drop = append(drop, tp.Partition)
+			}
+		}
+		e.src.RemoveConsumePartitions(map[string][]int32{name: drop})
+		e.event("warn", name, "source topic %s was deleted or is no longer selected; its target topic is kept as it is", name)
+	}
+}
+
+// startPartitions resumes or starts every partition of specs not yet running.
+func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []TopicSpec) error {
+	var names []string
+	for _, s := range specs {
+		names = append(names, s.Source)
+	}
+	srcStarts, err := e.srcAdm.ListStartOffsets(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("list source start offsets: %w", err)
+	}
+	var goals kadm.ListedOffsets
+	if e.opts.UntilCaughtUp {
+		if goals, err = e.srcAdm.ListCommittedOffsets(ctx, names...); err != nil {
+			return fmt.Errorf("list source end offsets: %w", err)
+		}
+	}
+	var tgtNames []string
+	for _, s := range specs {
+		tgtNames = append(tgtNames, s.Target)
+	}
+	// Topics created a moment ago may not have leaders yet: wait for them.
+	var tgtStarts, tgtEnds kadm.ListedOffsets
+	err = retry(ctx, 30*time.Second, func() error {
+		if tgtStarts, err = e.tgtAdm.ListStartOffsets(ctx, tgtNames...); err != nil {
+			return fmt.Errorf("list target start offsets: %w", err)
+		}
+		if tgtEnds, err = e.tgtAdm.ListEndOffsets(ctx, tgtNames...); err != nil {
+			return fmt.Errorf("list target end offsets: %w", err)
+		}
+		for _, s := range specs {
+			for p := int32(0); p < s.Partitions; p++ {
+				for _, l := range []kadm.ListedOffsets{tgtStarts, tgtEnds} {
+					if o, ok := l.Lookup(s.Target, p); !ok || o.Err != nil {
+						return fmt.Errorf("list offsets of target %s[%d]: %v", s.Target, p, lookupErr(o, ok))
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	limits, err := e.maxRecordBytes(ctx, tgtNames)
+	if err != nil {
+		return err
+	}
+	consume := map[string]map[int32]kgo.Offset{}
+	for _, s := range specs {
+		for p := int32(0); p < s.Partitions; p++ {
+			tp := TP{Topic: s.Source, Partition: p}
+			e.mu.RLock()
+			_, running := e.parts[tp]
+			e.mu.RUnlock()
+			if running {
+				continue
+			}
+			in := resumeInput{
+				tp: tp, tgtTopic: s.Target,
+				saved: st.Partitions[state.Key{Topic: tp.Topic, Partition: p}],
+			}
+			if o, ok := srcStarts.Lookup(s.Source, p); ok && o.Err == nil {
+				in.srcStart = o.Offset
+			} else {
+				return fmt.Errorf("list start offset of source %s: %v", tp, lookupErr(o, ok))
+			}
+			if o, ok := tgtStarts.Lookup(s.Target, p); ok && o.Err == nil {
+				in.tgtStart = o.Offset
+			} else {
+				return fmt.Errorf("list start offset of target %s[%d]: %v", s.Target, p, lookupErr(o, ok))
+			}
+			if o, ok := tgtEnds.Lookup(s.Target, p); ok && o.Err == nil {
+				in.tgtEnd = o.Offset
+			} else {
+				return fmt.Errorf("list end offset of target %s[%d]: %v", s.Target, p, lookupErr(o, ok))
+			}
+			part, from, err := e.resume(ctx, in, limits[s.Target])
+			if err != nil {
+				e.event("error", s.Source, "%v", err)
+				part = failedPartition(tp, s.Target, err)
+			}
+			if goals != nil {
+				if o, ok := goals.Lookup(s.Source, p); ok && o.Err == nil {
+					part.goal = o.Offset
+				}
+			}
+			part.metrics = e.metrics
+			e.mu.Lock()
+			e.parts[tp] = part
+			e.mu.Unlock()
+			if err != nil {
+				continue
+			}
+			if consume[tp.Topic] == nil {
+				consume[tp.Topic] = map[int32]kgo.Offset{}
+			}
+			consume[tp.Topic][p] = kgo.NewOffset().At(from)
+		}
+	}
+	if len(consume) > 0 {
+		e.src.AddConsumePartitions(consume)
+	}
+	return nil
+}
+
+// retry calls f until it succeeds or timeout passes, returning its last error.
+func retry(ctx context.Context, timeout time.Duration, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		err := f()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+func lookupErr(o kadm.ListedOffset, ok bool) error {
+	if !ok {
+		return errors.New("not in the response")
+	}
+	return o.Err
+}
+
+// maxRecordBytes returns, per target topic, the largest record (key, value and
+// headers) that is sure to fit both the producer's batch limit and the topic's
+// max.message.bytes, with room for the batch and record overhead.
+func (e *Engine) maxRecordBytes(ctx context.Context, topics []string) (map[string]int64, error) {
+	rcs, err := e.tgtAdm.DescribeTopicConfigs(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("describe target topic configs: %w", err)
+	}
+	const overhead = 61 + 21 // record batch header + the largest record header
+	out := map[string]int64{}
+	for _, rc := range rcs {
+		limit := int64(e.cfg.Replication.BatchMaxBytes)
+		for _, c := range rc.Configs {
+			if c.Key == "max.message.bytes" && c.Value != nil {
+				if v, err := strconv.ParseInt(*c.Value, 10, 64); err == nil {
+					limit = min(limit, v)
+				}
+			}
+		}
+		out[rc.Name] = limit - overhead
+	}
+	return out, nil
+}
+
+// copyLoop polls the source and produces to the target until ctx is done or,
+// with UntilCaughtUp, every partition reached its goal.
+func (e *Engine) copyLoop(ctx context.Context) error {
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if e.opts.UntilCaughtUp && e.allCaughtUp() {
+			return nil
+		}
+		pollCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		fetches := e.src.PollRecords(pollCtx, 10000)
+		cancel()
+		if fetches.IsClientClosed() {
+			return nil
+		}
+		var failed map[string][]int32
+		fetches.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return
+			}
+			e.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
+			if e.metrics != nil {
+				e.metrics.Errors.WithLabelValues("fetch").Inc()
+			}
+		})
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if fp.Err != nil && len(fp.Records) == 0 {
+				return
+			}
+			tp := TP{Topic: fp.Topic, Partition: fp.Partition}
+			e.mu.RLock()
+			p := e.parts[tp]
+			e.mu.RUnlock()
+			if p == nil {
+				return
+			}
+			if err := e.copyPartition(ctx, p, fp.FetchPartition); err != nil {
+				if failed == nil {
+					failed = map[string][]int32{}
+				}
+				failed[tp.Topic] = append(failed[tp.Topic], tp.Partition)
+				e.event("error", tp.Topic, "partition %s stopped: %v", tp, err)
+			}
+		})
+		for _, p := range e.snapshotParts() {
+			if p.Err() != nil && !p.reported {
+				p.reported = true
+				if failed == nil {
+					failed = map[string][]int32{}
+				}
+				failed[p.tp.Topic] = append(failed[p.tp.Topic], p.tp.Partition)
+				e.event("error", p.tp.Topic, "partition %s stopped: %v", p.tp, p.Err())
+			}
+		}
+		if len(failed) > 0 {
+			e.src.RemoveConsumePartitions(failed)
+		}
+	}
+}
+
+// copyPartition handles one partition of a fetch: detects gaps and data lost to
+// retention, skips control records and produces the rest.
+func (e *Engine) copyPartition(ctx context.Context, p *partition, fp kgo.FetchPartition) error {
+	p.mu.Lock()
+	if p.err != nil {
+		p.mu.Unlock()
+		return nil
+	}
+	p.srcHWM, p.srcLSO, p.srcLogStart = fp.HighWatermark, fp.LastStableOffset, fp.LogStartOffset
+	var produce []*kgo.Record
+	for _, r := range fp.Records {
+		switch {
+		case r.Offset < p.srcPos:
+			// Already handled: a fetch can repeat records after a reset.
+			continue
+		case r.Offset > p.srcPos && fp.LogStartOffset > p.srcPos:
+			// The source deleted records before we read them.
+			lost := state.LostRange{From: p.srcPos, To: min(r.Offset, fp.LogStartOffset), DetectedMilli: e.now().UnixMilli()}
+			p.lost = append(p.lost, lost)
+			p.dirty = true
+			e.event("error", p.tp.Topic, "source %s: offsets %d to %d were deleted by retention before they were copied (%d records at most)",
+				p.tp, lost.From, lost.To-1, lost.To-lost.From)
+			if e.metrics != nil {
+				e.metrics.LostRecords.WithLabelValues(p.tp.Topic).Add(float64(lost.To - lost.From))
+			}
+		}
+		p.srcPos = r.Offset + 1
+		if r.Attrs.IsControl() {
+			if err := p.skipLocked(r.Offset); err != nil {
+				p.failLocked(fmt.Errorf("%s: %w", p.tp, err))
+				break
+			}
+			continue
+		}
+		size := int64(len(r.Key) + len(r.Value))
+		for _, h := range r.Headers {
+			size += int64(len(h.Key) + len(h.Value) + 10)
+		}
+		if size > p.maxRecordBytes {
+			p.failLocked(fmt.Errorf("source %s offset %d: the record is %d bytes, more than target topic %s accepts (%d with its max.message.bytes and replication.batch_max_bytes); raise them on the target", p.tp, r.Offset, size, p.tgtTopic, p.maxRecordBytes))
+			break
+		}
+		p.inflight = append(p.inflight, pending{src: r.Offset})
+		r.Topic = p.tgtTopic
+		produce = append(produce, r)
+	}
+	err := p.err
+	p.mu.Unlock()
+	for _, r := range produce {
+		if e.limiter != nil {
+			e.throttle(ctx, len(r.Key)+len(r.Value))
+		}
+		// Producing with a background context keeps shutdown from cancelling
+		// records in the middle of a partition, which would leave a gap; the
+		// shutdown flush has its own deadline instead.
+		r.Context = nil
+		e.tgt.Produce(context.Background(), r, p.onAck)
+	}
+	return err
+}
+
+// throttle waits until n more bytes may be copied. On shutdown the wait ends
+// early: records already queued in inflight must still be produced, to keep
+// inflight and the producer in step.
+func (e *Engine) throttle(ctx context.Context, n int) {
+	for burst := e.limiter.Burst(); n > 0 && ctx.Err() == nil; n -= burst {
+		_ = e.limiter.WaitN(ctx, min(n, burst))
+	}
+}
+
+func (e *Engine) snapshotParts() []*partition {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	out := make([]*partition, 0, len(e.parts))
+	for _, p := range e.parts {
+		out = append(out, p)
+	}
+	return out
+}
+
+func (e *Engine) allCaughtUp() bool {
+	select {
+	case <-e.initDone:
+	default:
+		return false
+	}
+	for _, p := range e.snapshotParts() {
+		if p.Err() == nil && !p.caughtUp() {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *Engine) failures() error {
+	var errs []error
+	parts := e.snapshotParts()
+	sort.Slice(parts, func(i, j int) bool {
+		if parts[i].tp.Topic != parts[j].tp.Topic {
+			return parts[i].tp.Topic < parts[j].tp.Topic
+		}
+		return parts[i].tp.Partition < parts[j].tp.Partition
+	})
+	for _, p := range parts {
+		if err := p.Err(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d partition(s) failed:\n%w", len(errs), errors.Join(errs...))
+}
+
+// checkpointLoop persists progress every checkpoint interval.
+func (e *Engine) checkpointLoop(ctx context.Context) {
+	t := time.NewTicker(e.cfg.Replication.CheckpointInterval.Duration)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := e.checkpoint(ctx); err != nil && ctx.Err() == nil {
+				e.log.Warn("checkpoint failed; retrying at the next interval", "err", err)
+			}
+		}
+	}
+}
+
+// checkpoint writes the changes of every partition to the state topic.
+func (e *Engine) checkpoint(ctx context.Context) error {
+	e.checkpointMu.Lock()
+	defer e.checkpointMu.Unlock()
+	now := e.now()
+	var recs []*kgo.Record
+	var done []func()
+	var dirty []*partition
+	for _, p := range e.snapshotParts() {
+		r, ok, err := p.checkpoint(e.cfg.Migration, e.hasher, now)
+		if err != nil {
+			return err
+		}
+		if ok == nil {
+			continue
+		}
+		recs = append(recs, r...)
+		done = append(done, ok)
+		dirty = append(dirty, p)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := e.store.Write(ctx, recs); err != nil {
+		for _, p := range dirty {
+			p.redirty()
+		}
+		return err
+	}
+	for _, f := range done {
+		f()
+	}
+	if e.metrics != nil {
+		e.metrics.Checkpoints.Inc()
+	}
+	return nil
+}
+
+// discoveryLoop picks up new topics, partition increases and config changes.
+func (e *Engine) discoveryLoop(ctx context.Context, st *state.State) {
+	t := time.NewTicker(e.cfg.Replication.DiscoveryInterval.Duration)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := e.discover(ctx, st); err != nil && ctx.Err() == nil {
+				e.log.Warn("topic discovery failed; retrying at the next interval", "err", err)
+			}
+		}
+	}
+}
+
+// shutdown flushes what is in flight, within the shutdown timeout, and writes a
+// final checkpoint.
+func (e *Engine) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Replication.ShutdownTimeout.Duration)
+	defer cancel()
+	e.src.PauseFetchTopics(e.src.GetConsumeTopics()...)
+	if err := e.tgt.Flush(ctx); err != nil {
+		e.log.Warn("flush on shutdown did not finish; the next start reconciles what landed", "err", err)
+	}
+	if err := e.checkpoint(ctx); err != nil {
+		return fmt.Errorf("final checkpoint: %w", err)
+	}
+	return nil
+}
+
+// Status returns a snapshot of every partition, sorted by topic and partition.
+func (e *Engine) Status() []PartitionStatus {
+	now := e.now()
+	parts := e.snapshotParts()
+	out := make([]PartitionStatus, 0, len(parts))
+	for _, p := range parts {
+		out = append(out, p.status(now))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition < out[j].Partition
+	})
+	return out
+}
+
+// Translate maps a source consumer position through the live offset map of a
+// partition; ok is false when the partition is not being copied.
+func (e *Engine) Translate(topic string, partition int32, c int64) (offsetmap.Translation, bool) {
+	e.mu.RLock()
+	p := e.parts[TP{Topic: topic, Partition: partition}]
+	e.mu.RUnlock()
+	if p == nil {
+		return offsetmap.Translation{}, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		return offsetmap.Translation{}, false
+	}
+	return p.m.Translate(c), true
+}
+
+// TargetTopic returns the target name of a source topic being copied.
+func (e *Engine) TargetTopic(source string) (string, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	s, ok := e.specs[source]
+	return s.Target, ok
+}
+
+// Ready is closed once the engine has started every partition.
+func (e *Engine) Ready() <-chan struct{} { return e.initDone }
