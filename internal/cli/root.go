@@ -117,6 +117,7 @@ walks you through a zero-loss cutover.`,
 		newVersionCmd(g),
 		newConfigCmd(g),
 		newRunCmd(g),
+		newGroupsCmd(g),
 	)
 	return root
 }

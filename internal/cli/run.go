@@ -2,9 +2,9 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/kmigrate/kmigrate/internal/config"
+	"github.com/kmigrate/kmigrate/internal/groups"
 	"github.com/kmigrate/kmigrate/internal/kafka"
 	"github.com/kmigrate/kmigrate/internal/replicate"
 )
@@ -58,6 +59,8 @@ type migration struct {
 	reg     *prometheus.Registry
 	builder *kafka.Builder
 	engine  *replicate.Engine
+	// groupMetrics are the group translation metrics.
+	groupMetrics *groups.Metrics
 }
 
 func newMigration(cfg *config.Config, log *slog.Logger) *migration {
@@ -71,16 +74,55 @@ func newMigration(cfg *config.Config, log *slog.Logger) *migration {
 	metrics := replicate.NewMetrics(reg)
 	engine := replicate.New(cfg, log, builder, metrics)
 	reg.MustRegister(engine.Collector())
-	return &migration{cfg: cfg, log: log, reg: reg, builder: builder, engine: engine}
+	return &migration{cfg: cfg, log: log, reg: reg, builder: builder, engine: engine, groupMetrics: groups.NewMetrics(reg)}
 }
 
 func (rt *migration) run(ctx context.Context, opts replicate.Options) error {
-	err := rt.engine.Run(ctx, opts)
-	if err != nil && errors.Is(err, context.Canceled) {
-		return nil
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- rt.engine.Run(ctx, opts) }()
+
+	var syncer *groups.Syncer
+	var syncDone chan struct{}
+	var err error
+	select {
+	case err = <-engineDone:
+	case <-rt.engine.Ready():
+		if rt.cfg.GroupSync.GroupSyncEnabled() {
+			env, cerr := openClients(ctx, rt.cfg, rt.log)
+			if cerr != nil {
+				cancel()
+				<-engineDone
+				return cerr
+			}
+			defer env.close()
+			syncer = groups.NewSyncer(rt.cfg, rt.log, env.srcAdm, env.tgtAdm, rt.engine, rt.groupMetrics)
+			syncDone = make(chan struct{})
+			go func() {
+				defer close(syncDone)
+				syncer.Run(ctx, rt.cfg.GroupSync.Interval.Duration)
+			}()
+		}
+		err = <-engineDone
+	}
+	cancel()
+	if syncDone != nil {
+		<-syncDone
 	}
 	if err != nil {
 		return fmt.Errorf("run migration %s: %w", rt.cfg.Migration, err)
+	}
+	if syncer != nil && opts.UntilCaughtUp {
+		// One last pass over the final maps, so that a script that waits for
+		// the copy also finds the groups translated.
+		fctx, fcancel := context.WithTimeout(context.Background(), time.Minute)
+		defer fcancel()
+		rep, err := syncer.Pass(fctx, true)
+		if err != nil {
+			return fmt.Errorf("final group translation: %w", err)
+		}
+		rt.log.Info("groups translated", "summary", groupsSummary(rep))
 	}
 	return nil
 }

@@ -62,8 +62,8 @@ type partition struct {
 	// started (from the checkpoint or reconciliation), kept until lastAcked
 	// replaces it. Set before the partition runs; read by the checkpointer.
 	lastHash *recordhash.Sum
-	dirty       bool
-	err         error
+	dirty    bool
+	err      error
 	// reported is set once the poll loop has stopped fetching a failed partition.
 	reported bool
 	// lost lists source ranges deleted by retention before they were copied;
@@ -243,14 +243,14 @@ type PartitionStatus struct {
 	Lag int64 `json:"lag"`
 	// LagSeconds is the age of the oldest record not yet copied, approximately:
 	// now minus the timestamp of the last record copied, when there is lag.
-	LagSeconds float64 `json:"lag_seconds"`
-	InFlight   int     `json:"in_flight"`
-	Copied     int64   `json:"copied_records"`
-	Bytes      int64   `json:"copied_bytes"`
-	Runs       int     `json:"runs"`
-	Coarsened  bool    `json:"coarsened,omitempty"`
+	LagSeconds float64           `json:"lag_seconds"`
+	InFlight   int               `json:"in_flight"`
+	Copied     int64             `json:"copied_records"`
+	Bytes      int64             `json:"copied_bytes"`
+	Runs       int               `json:"runs"`
+	Coarsened  bool              `json:"coarsened,omitempty"`
 	Lost       []state.LostRange `json:"lost,omitempty"`
-	Error      string  `json:"error,omitempty"`
+	Error      string            `json:"error,omitempty"`
 }
 
 func (p *partition) status(now time.Time) PartitionStatus {

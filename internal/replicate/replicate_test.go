@@ -2,10 +2,8 @@ package replicate_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -31,96 +29,15 @@ func clusters(t *testing.T) (src, tgt *kafkatest.Cluster) {
 	return src, tgt
 }
 
-// migrationConfig returns a configuration that copies exactly the named topics.
 func migrationConfig(t *testing.T, src, tgt *kafkatest.Cluster, topics ...string) *config.Config {
-	t.Helper()
-	cfg := config.Default()
-	cfg.Migration = kafkatest.UniqueName(t, "m")
-	cfg.Source.BootstrapServers = src.Bootstrap
-	cfg.Target.BootstrapServers = tgt.Bootstrap
-	for _, tp := range topics {
-		cfg.Topics.Include = append(cfg.Topics.Include, regexp.QuoteMeta(tp))
-	}
-	if err := cfg.Topics.Compile(); err != nil {
-		t.Fatal(err)
-	}
-	cfg.HTTP.Listen = "off"
-	cfg.Replication.CheckpointInterval.Duration = 100 * time.Millisecond
-	cfg.Replication.DiscoveryInterval.Duration = time.Second
-	return cfg
+	return kafkatest.MigrationConfig(t, src, tgt, topics...)
 }
 
-func createTopic(t *testing.T, c *kafkatest.Cluster, name string, partitions int32, configs map[string]string) {
-	t.Helper()
-	cfgs := map[string]*string{}
-	for k, v := range configs {
-		cfgs[k] = &v
-	}
-	resp, err := c.Admin(t).CreateTopic(context.Background(), partitions, -1, cfgs, name)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("create topic %s: %v", name, err)
-	}
-}
-
-func produce(t *testing.T, cl *kgo.Client, recs ...*kgo.Record) {
-	t.Helper()
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
-}
-
-// readAll reads every record of topic on c, per partition, with read_committed
-// and without control records.
-func readAll(t *testing.T, c *kafkatest.Cluster, topic string) map[int32][]*kgo.Record {
-	t.Helper()
-	ctx := context.Background()
-	adm := c.Admin(t)
-	ends, err := adm.ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[int32]int64{}
-	offsets := map[int32]kgo.Offset{}
-	ends.Each(func(o kadm.ListedOffset) {
-		s, _ := starts.Lookup(topic, o.Partition)
-		if o.Offset > s.Offset {
-			want[o.Partition] = o.Offset
-			offsets[o.Partition] = kgo.NewOffset().At(s.Offset)
-		}
-	})
-	out := map[int32][]*kgo.Record{}
-	if len(want) == 0 {
-		return out
-	}
-	cl := c.Client(t, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
-	pos := map[int32]int64{}
-	kafkatest.Eventually(t, 60*time.Second, func() error {
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		fs := cl.PollFetches(pctx)
-		for _, r := range fs.Records() {
-			pos[r.Partition] = r.Offset + 1
-			if !r.Attrs.IsControl() {
-				out[r.Partition] = append(out[r.Partition], r)
-			}
-		}
-		for p, end := range want {
-			if pos[p] < end {
-				return fmt.Errorf("%s[%d] read up to %d of %d", topic, p, pos[p], end)
-			}
-		}
-		return nil
-	})
-	return out
-}
+var (
+	createTopic = kafkatest.CreateTopic
+	produce     = kafkatest.Produce
+	readAll     = kafkatest.ReadAll
+)
 
 // assertSameRecords checks that target holds exactly the source's records, in
 // order, partition by partition, byte for byte.
@@ -269,5 +186,3 @@ func TestForeignDataRefused(t *testing.T) {
 		t.Errorf("partition 1 was touched: %v", got[1])
 	}
 }
-
-var _ = errors.New

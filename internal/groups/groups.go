@@ -1,0 +1,461 @@
+// Package groups translates consumer-group positions from the source to the target
+// through the exact offset map, so that a consumer that moves to the target resumes
+// at exactly the next record: no duplicate, no skip.
+//
+// A pass lists the selected source groups, fetches their committed offsets for the
+// migrated topics, translates each position and commits it to the same group on
+// the target, keeping the commit metadata. The rules: only a target group with no
+// active members is written (a live consumer's position is never overwritten); a
+// target group that is ahead is never moved back unless AllowBackwards; a position
+// beyond what has been copied is pending, never guessed; a position below the
+// first copied source offset (the consumer fell behind retention) goes to the
+// first copied record and is flagged. Every group partition gets a row with its
+// status and the reason.
+//
+// Exactness follows the map: Exact translations are exact; a partition whose map
+// was coarsened gives Approximate translations that may re-read records, never
+// skip, and the row says so.
+package groups
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/kmigrate/kmigrate/internal/config"
+	"github.com/kmigrate/kmigrate/internal/offsetmap"
+)
+
+// Status of one group partition.
+type Status string
+
+// The statuses a row can have.
+const (
+	// InSync: the target group holds the translated offset.
+	InSync Status = "in-sync"
+	// Pending: the source position is beyond what has been copied.
+	Pending Status = "pending"
+	// ActiveOnTarget: the target group has live members; it is not written.
+	ActiveOnTarget Status = "active-on-target"
+	// BehindRetention: the source position is below the first copied offset;
+	// the target gets the first copied record.
+	BehindRetention Status = "behind-retention"
+	// Skipped: not translated, for the reason given (target ahead, topic not
+	// migrated, commit refused, ...).
+	Skipped Status = "skipped"
+)
+
+// Translator maps source positions to target positions: the live engine or the
+// state on the target.
+type Translator interface {
+	// Translate maps source position c of a partition; ok is false when the
+	// partition is not migrated.
+	Translate(topic string, partition int32, c int64) (t offsetmap.Translation, ok bool)
+	// TargetTopic returns the target name of a migrated source topic.
+	TargetTopic(source string) (string, bool)
+}
+
+// Row is one group partition in a report.
+type Row struct {
+	Group       string `json:"group"`
+	Topic       string `json:"topic"`
+	Partition   int32  `json:"partition"`
+	TargetTopic string `json:"target_topic,omitempty"`
+	// SourceCommitted is the group's committed offset on the source.
+	SourceCommitted int64 `json:"source_committed"`
+	SourceEnd       int64 `json:"source_end"`
+	// Translated is the target offset the source position maps to; -1 when
+	// pending or not migrated.
+	Translated int64 `json:"translated"`
+	// Kind is the translation kind: exact, approximate, pending, behind-start.
+	Kind string `json:"translation,omitempty"`
+	// TargetCommitted is the group's committed offset on the target after the
+	// pass; -1 when none.
+	TargetCommitted int64 `json:"target_committed"`
+	TargetEnd       int64 `json:"target_end"`
+	// SourceLag and TargetLag are end minus committed on each side, in offsets.
+	SourceLag int64  `json:"source_lag"`
+	TargetLag int64  `json:"target_lag"`
+	Status    Status `json:"status"`
+	Reason    string `json:"reason,omitempty"`
+	// Committed is set when this pass wrote the target offset.
+	Committed bool `json:"committed,omitempty"`
+}
+
+// Report is the result of a pass.
+type Report struct {
+	Time     time.Time `json:"time"`
+	Duration float64   `json:"duration_seconds"`
+	Groups   int       `json:"groups"`
+	Rows     []Row     `json:"rows"`
+	// Errors are groups that could not be read or written at all.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// Counts returns the number of rows per status.
+func (r *Report) Counts() map[Status]int {
+	out := map[Status]int{}
+	for _, row := range r.Rows {
+		out[row.Status]++
+	}
+	return out
+}
+
+// AllInSync reports whether every row is in-sync and no group failed.
+func (r *Report) AllInSync() bool {
+	if len(r.Errors) > 0 {
+		return false
+	}
+	for _, row := range r.Rows {
+		if row.Status != InSync {
+			return false
+		}
+	}
+	return true
+}
+
+// Syncer runs translation passes.
+type Syncer struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	src     *kadm.Client
+	tgt     *kadm.Client
+	tr      Translator
+	metrics *Metrics
+	// workers bounds concurrent commits.
+	workers int
+
+	mu   sync.Mutex
+	last *Report
+}
+
+// NewSyncer returns a Syncer that reads groups through src, writes them through
+// tgt and translates with tr. metrics may be nil.
+func NewSyncer(cfg *config.Config, log *slog.Logger, src, tgt *kadm.Client, tr Translator, metrics *Metrics) *Syncer {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Syncer{cfg: cfg, log: log, src: src, tgt: tgt, tr: tr, metrics: metrics, workers: 16}
+}
+
+// builtinExcluded are groups never translated: kmigrate's own, Kafka-internal
+// names, and the internal groups of MirrorMaker 2 and Confluent components.
+var builtinExcluded = regexp.MustCompile(`^(kmigrate[.-].*|__.*|_confluent.*|.*-mm2|mm2-.*)$`)
+
+// Selected reports whether a source group is translated.
+func (s *Syncer) Selected(group string) bool {
+	return !builtinExcluded.MatchString(group) && s.cfg.Groups.Match(group)
+}
+
+// Last returns the report of the latest pass, nil before the first.
+func (s *Syncer) Last() *Report {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}
+
+// Run runs a pass every interval until ctx is done.
+func (s *Syncer) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.Pass(ctx, true); err != nil && ctx.Err() == nil {
+			s.log.Warn("group translation pass failed; retrying at the next interval", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Pass translates every selected group once. With commit false it only reports
+// what it would do.
+func (s *Syncer) Pass(ctx context.Context, commit bool) (*Report, error) {
+	start := time.Now()
+	rep := &Report{Time: start}
+	listed, err := s.src.ListGroups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list source groups: %w", err)
+	}
+	var names []string
+	for _, g := range listed.Sorted() {
+		if s.Selected(g.Group) && (g.ProtocolType == "consumer" || g.ProtocolType == "") {
+			names = append(names, g.Group)
+		}
+	}
+	if len(names) == 0 {
+		s.finish(rep, start)
+		return rep, nil
+	}
+	srcOffsets := s.src.FetchManyOffsets(ctx, names...)
+	// Which target topics and partitions matter, for end offsets.
+	type gp struct {
+		group string
+		off   kadm.OffsetResponse
+	}
+	var work []gp
+	srcTopics := map[string]bool{}
+	tgtTopics := map[string]bool{}
+	for _, g := range names {
+		r, ok := srcOffsets[g]
+		if !ok {
+			continue
+		}
+		if r.Err != nil {
+			rep.Errors = append(rep.Errors, fmt.Sprintf("fetch offsets of source group %s: %v", g, r.Err))
+			continue
+		}
+		r.Fetched.Each(func(o kadm.OffsetResponse) {
+			if o.Err != nil || o.At < 0 {
+				return
+			}
+			tt, ok := s.tr.TargetTopic(o.Topic)
+			if !ok {
+				return // a topic outside the migration: scan reports those groups
+			}
+			srcTopics[o.Topic] = true
+			tgtTopics[tt] = true
+			work = append(work, gp{g, o})
+		})
+	}
+	if len(work) == 0 {
+		s.finish(rep, start)
+		return rep, nil
+	}
+	srcEnds, err := s.src.ListCommittedOffsets(ctx, keys(srcTopics)...)
+	if err != nil {
+		return nil, fmt.Errorf("list source end offsets: %w", err)
+	}
+	tgtEnds, err := s.tgt.ListEndOffsets(ctx, keys(tgtTopics)...)
+	if err != nil {
+		return nil, fmt.Errorf("list target end offsets: %w", err)
+	}
+	groupsWithWork := map[string]bool{}
+	for _, w := range work {
+		groupsWithWork[w.group] = true
+	}
+	active, err := s.activeTargetGroups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tgtOffsets := s.tgt.FetchManyOffsets(ctx, keys(groupsWithWork)...)
+
+	commits := map[string]kadm.Offsets{}
+	rowIdx := map[string][]int{}
+	for _, w := range work {
+		tt, _ := s.tr.TargetTopic(w.off.Topic)
+		row := Row{
+			Group: w.group, Topic: w.off.Topic, Partition: w.off.Partition, TargetTopic: tt,
+			SourceCommitted: w.off.At, Translated: -1, TargetCommitted: -1,
+		}
+		if o, ok := srcEnds.Lookup(w.off.Topic, w.off.Partition); ok && o.Err == nil {
+			row.SourceEnd = o.Offset
+			row.SourceLag = max(0, o.Offset-w.off.At)
+		}
+		if o, ok := tgtEnds.Lookup(tt, w.off.Partition); ok && o.Err == nil {
+			row.TargetEnd = o.Offset
+		}
+		if tr := tgtOffsets[w.group]; tr.Err == nil {
+			if o, ok := tr.Fetched.Lookup(tt, w.off.Partition); ok && o.Err == nil && o.At >= 0 {
+				row.TargetCommitted = o.At
+			}
+		}
+		t, ok := s.tr.Translate(w.off.Topic, w.off.Partition, w.off.At)
+		switch {
+		case !ok:
+			row.Status, row.Reason = Skipped, "partition is not being copied"
+		case t.Kind == offsetmap.Pending:
+			row.Kind = t.Kind.String()
+			row.Status, row.Reason = Pending, "the source position is beyond what has been copied"
+		default:
+			row.Kind = t.Kind.String()
+			row.Translated = t.Offset
+			row.Status = s.decide(&row, t, active[w.group])
+			if row.Status == "" { // to be committed
+				os := commits[w.group]
+				if os == nil {
+					os = kadm.Offsets{}
+					commits[w.group] = os
+				}
+				os.Add(kadm.Offset{Topic: tt, Partition: w.off.Partition, At: t.Offset, LeaderEpoch: -1, Metadata: w.off.Metadata})
+				rowIdx[w.group] = append(rowIdx[w.group], len(rep.Rows))
+			}
+		}
+		if row.TargetCommitted >= 0 {
+			row.TargetLag = max(0, row.TargetEnd-row.TargetCommitted)
+		}
+		rep.Rows = append(rep.Rows, row)
+	}
+	if commit {
+		s.commit(ctx, rep, commits, rowIdx)
+	} else {
+		for _, idx := range rowIdx {
+			for _, i := range idx {
+				r := &rep.Rows[i]
+				r.Status, r.Reason = Skipped, fmt.Sprintf("would commit %d (dry run)", r.Translated)
+				if r.Kind == offsetmap.BehindStart.String() {
+					r.Status = BehindRetention
+				}
+			}
+		}
+	}
+	rep.Groups = len(groupsWithWork)
+	sortRows(rep.Rows)
+	s.finish(rep, start)
+	return rep, nil
+}
+
+// decide applies the commit rules to a translated row. It returns "" when the
+// offset must be committed, or the final status with row.Reason set.
+func (s *Syncer) decide(row *Row, t offsetmap.Translation, active bool) Status {
+	switch {
+	case active:
+		row.Reason = "the target group has active members; a live consumer's position is never overwritten"
+		return ActiveOnTarget
+	case row.TargetCommitted == t.Offset:
+		return s.settled(row, t)
+	case row.TargetCommitted > t.Offset && !s.cfg.GroupSync.AllowBackwards:
+		row.Reason = fmt.Sprintf("the target group is ahead (%d > %d) and is never moved back (group_sync.allow_backwards)", row.TargetCommitted, t.Offset)
+		return Skipped
+	}
+	return ""
+}
+
+// settled returns the status of a row whose target offset is the translated one.
+func (s *Syncer) settled(row *Row, t offsetmap.Translation) Status {
+	switch t.Kind {
+	case offsetmap.BehindStart:
+		row.Reason = "the source position is below the first copied offset (the consumer fell behind retention); the target group starts at the first copied record"
+		return BehindRetention
+	case offsetmap.Approximate:
+		row.Reason = fmt.Sprintf("the offset map of this partition was coarsened: the consumer may re-read up to %d records, never skip", t.MaxDuplicates)
+	}
+	return InSync
+}
+
+// commit writes the target offsets, one request per group, several at a time.
+func (s *Syncer) commit(ctx context.Context, rep *Report, commits map[string]kadm.Offsets, rowIdx map[string][]int) {
+	type result struct {
+		group string
+		resp  kadm.OffsetResponses
+		err   error
+	}
+	groups := make(chan string)
+	results := make(chan result)
+	var wg sync.WaitGroup
+	for range min(s.workers, len(commits)) {
+		wg.Go(func() {
+			for g := range groups {
+				resp, err := s.tgt.CommitOffsets(ctx, g, commits[g])
+				results <- result{g, resp, err}
+			}
+		})
+	}
+	go func() {
+		for g := range commits {
+			groups <- g
+		}
+		close(groups)
+		wg.Wait()
+		close(results)
+	}()
+	for res := range results {
+		for _, i := range rowIdx[res.group] {
+			r := &rep.Rows[i]
+			err := res.err
+			if err == nil {
+				if o, ok := res.resp.Lookup(r.TargetTopic, r.Partition); !ok {
+					err = errors.New("no response for the partition")
+				} else {
+					err = o.Err
+				}
+			}
+			if err != nil {
+				r.Status, r.Reason = Skipped, fmt.Sprintf("commit refused: %v", err)
+				if isActiveErr(err) {
+					r.Status, r.Reason = ActiveOnTarget, "the target group became active during the pass; not written"
+				}
+				continue
+			}
+			r.Committed = true
+			r.TargetCommitted = r.Translated
+			r.TargetLag = max(0, r.TargetEnd-r.TargetCommitted)
+			r.Status = s.settled(r, offsetmap.Translation{Kind: kindOf(r.Kind)})
+		}
+	}
+}
+
+func kindOf(s string) offsetmap.TranslationKind {
+	for _, k := range []offsetmap.TranslationKind{offsetmap.Exact, offsetmap.Approximate, offsetmap.Pending, offsetmap.BehindStart} {
+		if k.String() == s {
+			return k
+		}
+	}
+	return 0
+}
+
+// isActiveErr reports whether a commit was refused because the group has members:
+// the coordinator accepts commits without a member id only from empty groups.
+func isActiveErr(err error) bool {
+	return errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.IllegalGeneration) ||
+		errors.Is(err, kerr.RebalanceInProgress) || errors.Is(err, kerr.StaleMemberEpoch)
+}
+
+// activeTargetGroups returns the target groups that have live members.
+func (s *Syncer) activeTargetGroups(ctx context.Context) (map[string]bool, error) {
+	listed, err := s.tgt.ListGroups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list target groups: %w", err)
+	}
+	out := map[string]bool{}
+	for _, g := range listed {
+		switch g.State {
+		case "Empty", "Dead", "":
+		default:
+			out[g.Group] = true
+		}
+	}
+	return out, nil
+}
+
+func (s *Syncer) finish(rep *Report, start time.Time) {
+	rep.Duration = time.Since(start).Seconds()
+	if s.metrics != nil {
+		s.metrics.observe(rep)
+	}
+	s.mu.Lock()
+	s.last = rep
+	s.mu.Unlock()
+}
+
+func sortRows(rows []Row) {
+	sort.Slice(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		if a.Group != b.Group {
+			return a.Group < b.Group
+		}
+		if a.Topic != b.Topic {
+			return a.Topic < b.Topic
+		}
+		return a.Partition < b.Partition
+	})
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

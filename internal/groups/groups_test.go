@@ -1,0 +1,368 @@
+package groups_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kmigrate/kmigrate/internal/config"
+	"github.com/kmigrate/kmigrate/internal/groups"
+	"github.com/kmigrate/kmigrate/internal/kafkatest"
+	"github.com/kmigrate/kmigrate/internal/replicate"
+)
+
+func TestMain(m *testing.M) { os.Exit(kafkatest.Main(m)) }
+
+func clusters(t *testing.T) (src, tgt *kafkatest.Cluster) {
+	t.Helper()
+	src = kafkatest.SharedT(t, kafkatest.Src, kafkatest.Options{Topology: kafkatest.TopologySingle})
+	tgt = kafkatest.SharedT(t, kafkatest.Tgt, kafkatest.Options{Topology: kafkatest.TopologySingle})
+	return src, tgt
+}
+
+// consumed is a record as kcat printed it.
+type consumed struct {
+	offset     int64
+	key, value string
+}
+
+// kcatGroup reads n records of topic as consumer group group with kcat, a
+// consumer that is not ours (librdkafka, read_committed), and returns them. kcat
+// commits its position when it exits.
+func kcatGroup(t *testing.T, c *kafkatest.Cluster, group, topic string, n int) []consumed {
+	t.Helper()
+	bin, err := kafkatest.Kcat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	args := []string{"-b", strings.Join(c.Bootstrap, ","), "-G", group, "-c", strconv.Itoa(n),
+		"-X", "auto.offset.reset=earliest", "-X", "isolation.level=read_committed",
+		"-f", "%o\t%k\t%s\n", "-q", topic}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kcat %v: %v\n%s", args, err, stderr.String())
+	}
+	var recs []consumed
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.SplitN(sc.Text(), "\t", 3)
+		if len(f) != 3 {
+			t.Fatalf("kcat printed %q", sc.Text())
+		}
+		off, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, consumed{off, f[1], f[2]})
+	}
+	if len(recs) != n {
+		t.Fatalf("kcat read %d records of %s, want %d", len(recs), topic, n)
+	}
+	return recs
+}
+
+// javaGroup reads n records of topic as consumer group group with Apache Kafka's
+// console consumer (the Java client, read_committed, one record per poll so that
+// the position it commits on exit is right after the last record it printed).
+func javaGroup(t *testing.T, c *kafkatest.Cluster, group, topic string, n int) []consumed {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, err := c.RunJava(ctx, "org.apache.kafka.tools.consumer.ConsoleConsumer",
+		"--bootstrap-server", strings.Join(c.Bootstrap, ","), "--topic", topic, "--group", group,
+		"--max-messages", strconv.Itoa(n), "--isolation-level", "read_committed", "--timeout-ms", "60000",
+		"--consumer-property", "auto.offset.reset=earliest", "--consumer-property", "max.poll.records=1",
+		"--property", "print.offset=true", "--property", "print.key=true")
+	if err != nil {
+		t.Fatalf("console consumer: %v\n%s", err, out)
+	}
+	var recs []consumed
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "Offset:")
+		if !ok {
+			continue // log lines
+		}
+		f := strings.SplitN(line, "\t", 3)
+		if len(f) != 3 {
+			t.Fatalf("console consumer printed %q", sc.Text())
+		}
+		off, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, consumed{off, f[1], f[2]})
+	}
+	if len(recs) != n {
+		t.Fatalf("console consumer read %d records of %s, want %d:\n%s", len(recs), topic, n, out)
+	}
+	return recs
+}
+
+// nextOnSource returns the first committed record of partition 0 after offset.
+func nextOnSource(t *testing.T, src *kafkatest.Cluster, topic string, after int64) consumed {
+	t.Helper()
+	for _, r := range kafkatest.ReadAll(t, src, topic)[0] {
+		if r.Offset > after {
+			return consumed{r.Offset, string(r.Key), string(r.Value)}
+		}
+	}
+	t.Fatalf("no record after offset %d in %s", after, topic)
+	return consumed{}
+}
+
+// migration runs the copy engine in the background until the test ends, and a
+// producer that keeps writing to keep.
+type migration struct {
+	cfg    *config.Config
+	engine *replicate.Engine
+	syncer *groups.Syncer
+}
+
+func startMigration(t *testing.T, src, tgt *kafkatest.Cluster, keepWriting string, topics ...string) *migration {
+	t.Helper()
+	cfg := kafkatest.MigrationConfig(t, src, tgt, topics...)
+	e := replicate.New(cfg, nil, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := e.Run(ctx, replicate.Options{}); err != nil {
+			t.Errorf("engine: %v", err)
+		}
+	})
+	if keepWriting != "" {
+		cl := src.Client(t)
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				cl.ProduceSync(ctx, &kgo.Record{Topic: keepWriting, Key: []byte("live"), Value: []byte(fmt.Sprintf("live-%d", i))})
+				select {
+				case <-ctx.Done():
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		})
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	select {
+	case <-e.Ready():
+	case <-time.After(60 * time.Second):
+		t.Fatal("engine did not start")
+	}
+	s := groups.NewSyncer(cfg, nil, src.Admin(t), tgt.Admin(t), e, nil)
+	return &migration{cfg: cfg, engine: e, syncer: s}
+}
+
+// syncUntil runs passes until the row of group/topic/partition 0 has status want.
+func (m *migration) syncUntil(t *testing.T, group, topic string, want groups.Status) groups.Row {
+	t.Helper()
+	var row groups.Row
+	kafkatest.Eventually(t, 60*time.Second, func() error {
+		rep, err := m.syncer.Pass(context.Background(), true)
+		if err != nil {
+			return err
+		}
+		for _, r := range rep.Rows {
+			if r.Group == group && r.Topic == topic && r.Partition == 0 {
+				row = r
+				if r.Status == want {
+					return nil
+				}
+				return fmt.Errorf("status %s (%s), want %s", r.Status, r.Reason, want)
+			}
+		}
+		return fmt.Errorf("no row for group %s topic %s", group, topic)
+	})
+	return row
+}
+
+// TestConsumerResumesAtNextRecord is the proof of exact translation: a real
+// consumer that is not ours reads part of a topic on the source and commits; the
+// group is translated while replication runs and records keep arriving; the same
+// group then reads on the target, and the first record it gets is exactly the
+// record after the last one it got on the source. For an ordinary topic whose
+// earliest offset is above 0, a compacted topic with holes, and a transactional
+// topic with aborted transactions.
+func TestConsumerResumesAtNextRecord(t *testing.T) {
+	src, tgt := clusters(t)
+	ordinary := kafkatest.UniqueName(t, "ordinary")
+	compacted := kafkatest.UniqueName(t, "compacted")
+	txn := kafkatest.UniqueName(t, "txn")
+	kafkatest.CreateTopic(t, src, ordinary, 1, nil)
+	kafkatest.CreateTopic(t, src, compacted, 1, map[string]string{
+		"cleanup.policy": "compact", "segment.ms": "100", "min.cleanable.dirty.ratio": "0.001", "delete.retention.ms": "100",
+	})
+	kafkatest.CreateTopic(t, src, txn, 1, nil)
+	cl := src.Client(t)
+	ctx := context.Background()
+
+	// Ordinary: 200 records, the first 50 deleted.
+	var recs []*kgo.Record
+	for i := range 200 {
+		recs = append(recs, &kgo.Record{Topic: ordinary, Key: []byte(fmt.Sprintf("k%d", i)), Value: []byte(fmt.Sprintf("ordinary-%d", i))})
+	}
+	kafkatest.Produce(t, cl, recs...)
+	del := kadm.Offsets{}
+	del.Add(kadm.Offset{Topic: ordinary, Partition: 0, At: 50})
+	if _, err := src.Admin(t).DeleteRecords(ctx, del); err != nil {
+		t.Fatal(err)
+	}
+
+	// Compacted: rounds of one key written once and updates to 9 hot keys, until
+	// the cleaner has removed the superseded updates between the kept keys.
+	round := 0
+	kafkatest.Eventually(t, 90*time.Second, func() error {
+		recs := []*kgo.Record{{Topic: compacted, Key: []byte(fmt.Sprintf("once-%d", round)), Value: []byte(fmt.Sprintf("once-%d", round))}}
+		for k := range 9 {
+			recs = append(recs, &kgo.Record{Topic: compacted, Key: []byte(fmt.Sprintf("hot-%d", k)), Value: []byte(fmt.Sprintf("v%d-%d", round, k))})
+		}
+		round++
+		kafkatest.Produce(t, cl, recs...)
+		got := kafkatest.ReadAll(t, src, compacted)[0]
+		if len(got) > 0 && got[len(got)-1].Offset+1-got[0].Offset > int64(len(got))+20 {
+			return nil
+		}
+		return fmt.Errorf("compaction has not left holes yet (%d records)", len(got))
+	})
+
+	// Transactional: committed and aborted transactions.
+	tx := src.Client(t, kgo.TransactionalID(kafkatest.UniqueName(t, "tx")))
+	for i := range 12 {
+		if err := tx.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 10 {
+			tx.Produce(ctx, &kgo.Record{Topic: txn, Key: []byte(fmt.Sprintf("t%d-%d", i, j)), Value: []byte(fmt.Sprintf("txn-%d-%d", i, j))}, nil)
+		}
+		if err := tx.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		end := kgo.TryCommit
+		if i%2 == 1 {
+			end = kgo.TryAbort
+		}
+		if err := tx.EndTransaction(ctx, end); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A real consumer reads part of each topic on the source and commits.
+	group := kafkatest.UniqueName(t, "app")
+	// kcat (librdkafka) for two topics, Apache's Java console consumer for the
+	// transactional one: librdkafka's read_committed consumer stores positions
+	// past aborted batches it has only prefetched, so it commits the end of the
+	// topic rather than the position after its last record.
+	type tc struct {
+		topic string
+		n     int
+		read  func(*testing.T, *kafkatest.Cluster, string, string, int) []consumed
+		last  consumed
+	}
+	cases := []*tc{{topic: ordinary, n: 37, read: kcatGroup}, {topic: compacted, n: 7, read: kcatGroup}, {topic: txn, n: 25, read: javaGroup}}
+	for _, c := range cases {
+		got := c.read(t, src, group, c.topic, c.n)
+		c.last = got[len(got)-1]
+	}
+	if cases[0].last.offset != 50+36 {
+		t.Fatalf("kcat did not start at the log start: last offset %d", cases[0].last.offset)
+	}
+
+	m := startMigration(t, src, tgt, ordinary, ordinary, compacted, txn)
+	for _, c := range cases {
+		t.Run(c.topic, func(t *testing.T) {
+			row := m.syncUntil(t, group, c.topic, groups.InSync)
+			if row.Kind != "exact" {
+				t.Errorf("translation %s, want exact", row.Kind)
+			}
+			want := nextOnSource(t, src, c.topic, c.last.offset)
+			got := c.read(t, tgt, group, c.topic, 1)[0]
+			if got.key != want.key || got.value != want.value {
+				t.Errorf("on the target the group resumed at %q=%q (offset %d), want the record after its last source record: %q=%q (source offset %d)",
+					got.key, got.value, got.offset, want.key, want.value, want.offset)
+			}
+		})
+	}
+}
+
+// TestLiveAndAheadGroupsLeftAlone checks the two rules that protect target
+// groups: a group with an active member on the target is never written, and a
+// target group that is ahead is never moved back.
+func TestLiveAndAheadGroupsLeftAlone(t *testing.T) {
+	src, tgt := clusters(t)
+	topic := kafkatest.UniqueName(t, "rules")
+	kafkatest.CreateTopic(t, src, topic, 1, nil)
+	var recs []*kgo.Record
+	for i := range 100 {
+		recs = append(recs, &kgo.Record{Topic: topic, Value: []byte(fmt.Sprint(i))})
+	}
+	kafkatest.Produce(t, src.Client(t), recs...)
+	ctx := context.Background()
+	live, ahead := kafkatest.UniqueName(t, "live"), kafkatest.UniqueName(t, "ahead")
+	for _, g := range []string{live, ahead} {
+		o := kadm.Offsets{}
+		o.Add(kadm.Offset{Topic: topic, Partition: 0, At: 40, LeaderEpoch: -1})
+		if err := src.Admin(t).CommitAllOffsets(ctx, g, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := startMigration(t, src, tgt, "", topic)
+	kafkatest.Eventually(t, 60*time.Second, func() error {
+		if tr, ok := m.engine.Translate(topic, 0, 100); !ok || tr.Kind.String() != "exact" {
+			return fmt.Errorf("not copied yet: %v", tr)
+		}
+		return nil
+	})
+
+	// The target "ahead" group is at 70; the translation says 40.
+	o := kadm.Offsets{}
+	o.Add(kadm.Offset{Topic: topic, Partition: 0, At: 70, LeaderEpoch: -1})
+	if err := tgt.Admin(t).CommitAllOffsets(ctx, ahead, o); err != nil {
+		t.Fatal(err)
+	}
+	// The target "live" group has a running member.
+	consumer := tgt.Client(t, kgo.ConsumerGroup(live), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit())
+	kafkatest.Eventually(t, 60*time.Second, func() error {
+		pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		defer cancel()
+		consumer.PollFetches(pctx)
+		gs, err := tgt.Admin(t).DescribeGroups(ctx, live)
+		if err != nil {
+			return err
+		}
+		if g := gs[live]; g.State != "Stable" {
+			return fmt.Errorf("live group is %s", g.State)
+		}
+		return nil
+	})
+
+	row := m.syncUntil(t, live, topic, groups.ActiveOnTarget)
+	if row.Committed {
+		t.Error("a pass committed to a group with an active member")
+	}
+	row = m.syncUntil(t, ahead, topic, groups.Skipped)
+	if !strings.Contains(row.Reason, "ahead (70 > 40)") {
+		t.Errorf("reason %q does not say the group is ahead", row.Reason)
+	}
+	off, err := tgt.Admin(t).FetchOffsets(ctx, ahead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := off.Lookup(topic, 0); o.At != 70 {
+		t.Errorf("the ahead group was moved to %d", o.At)
+	}
+}

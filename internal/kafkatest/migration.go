@@ -1,0 +1,112 @@
+package kafkatest
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kmigrate/kmigrate/internal/config"
+)
+
+// MigrationConfig returns a configuration that migrates exactly the named topics
+// from src to tgt under a unique migration id, with short intervals for tests and
+// the HTTP server off.
+func MigrationConfig(t testing.TB, src, tgt *Cluster, topics ...string) *config.Config {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Migration = UniqueName(t, "m")
+	cfg.Source.BootstrapServers = src.Bootstrap
+	cfg.Target.BootstrapServers = tgt.Bootstrap
+	for _, tp := range topics {
+		cfg.Topics.Include = append(cfg.Topics.Include, regexp.QuoteMeta(tp))
+	}
+	if err := cfg.Topics.Compile(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Groups.Compile(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.HTTP.Listen = "off"
+	cfg.Replication.CheckpointInterval.Duration = 100 * time.Millisecond
+	cfg.Replication.DiscoveryInterval.Duration = time.Second
+	cfg.GroupSync.Interval.Duration = 500 * time.Millisecond
+	return cfg
+}
+
+// CreateTopic creates a topic with the broker's default replication factor.
+func CreateTopic(t testing.TB, c *Cluster, name string, partitions int32, configs map[string]string) {
+	t.Helper()
+	cfgs := map[string]*string{}
+	for k, v := range configs {
+		cfgs[k] = &v
+	}
+	resp, err := c.Admin(t).CreateTopic(context.Background(), partitions, -1, cfgs, name)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("create topic %s: %v", name, err)
+	}
+}
+
+// Produce writes records synchronously and fails the test on any error.
+func Produce(t testing.TB, cl *kgo.Client, recs ...*kgo.Record) {
+	t.Helper()
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+// ReadAll reads every committed record of topic on c, per partition, from the
+// log start to the last stable offset, without control records.
+func ReadAll(t testing.TB, c *Cluster, topic string) map[int32][]*kgo.Record {
+	t.Helper()
+	ctx := context.Background()
+	adm := c.Admin(t)
+	ends, err := adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int32]int64{}
+	offsets := map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) {
+		s, _ := starts.Lookup(topic, o.Partition)
+		if o.Offset > s.Offset {
+			want[o.Partition] = o.Offset
+			offsets[o.Partition] = kgo.NewOffset().At(s.Offset)
+		}
+	})
+	out := map[int32][]*kgo.Record{}
+	if len(want) == 0 {
+		return out
+	}
+	cl := c.Client(t, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	pos := map[int32]int64{}
+	Eventually(t, 60*time.Second, func() error {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		for _, r := range cl.PollFetches(pctx).Records() {
+			pos[r.Partition] = r.Offset + 1
+			if !r.Attrs.IsControl() {
+				out[r.Partition] = append(out[r.Partition], r)
+			}
+		}
+		for p, end := range want {
+			if pos[p] < end {
+				return fmt.Errorf("%s[%d] read up to %d of %d", topic, p, pos[p], end)
+			}
+		}
+		return nil
+	})
+	return out
+}
