@@ -57,11 +57,17 @@
 // [Partition.Changes] lists exactly these writes in a crash-safe order and
 // [Partition.MarkSynced] records that they were acknowledged.
 //
+// The first checkpoint is written before the first record is copied, so that t0
+// and srcBegin are durable before the target holds anything. All records of a
+// partition go to one state-topic partition, so log order is write order.
+//
 // The checkpoint is the commit point. [Rebuild] and [Loader] reconstruct a
 // partition from the records read back in log order and cut it at the
 // checkpoint; run records written after the last checkpoint (a crash in the
 // middle of a flush) are dropped and scheduled for deletion, and the records
-// they describe are found again by tail reconciliation.
+// they describe are found again by tail reconciliation. A coarsened segment
+// written by such a flush may reach past the checkpoint; it is cut there,
+// which can leave the map coarser than it was at the checkpoint, never wrong.
 //
 // # Concurrency
 //

@@ -159,10 +159,19 @@ func randomOps(t testing.TB, rng *rand.Rand, p *Partition, m *model, n int) {
 	}
 }
 
+// seeds is how many random histories the property tests try. Rare crash
+// interleavings need thousands to show up; -short runs are a smoke test only.
+func seeds() uint64 {
+	if testing.Short() {
+		return 200
+	}
+	return 2000
+}
+
 // TestAgainstModel compares the map with the naive model after random
 // appends, advances and coarsening, at every position in range.
 func TestAgainstModel(t *testing.T) {
-	for seed := range uint64(300) {
+	for seed := range seeds() {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 1))
 			t0, begin := rng.Int64N(3)*1000, rng.Int64N(50)

@@ -137,10 +137,22 @@ func TestRebuild(t *testing.T) {
 			wantErr: "rebuild offset map of orders/3: two coarsened segments",
 		},
 		{
-			name:    "run straddles the segment",
+			// A segment cut at a checkpoint is rewritten shorter than the
+			// runs it merged; one of them, not yet tombstoned, reaches past it.
+			name: "segment rewritten shorter than a superseded run",
+			cp:   cp(100, 146, 10, 43),
+			log: []Record{
+				runRec(exact(143, 4, 40)),         // written by a flush that crashed
+				runRec(segment(100, 33, 10, 146)), // the segment cut at the checkpoint
+			},
+			want:        []Run{segment(100, 33, 10, 146)},
+			wantDeleted: []int64{143},
+		},
+		{
+			name:    "superseded run held records the segment lacks",
 			cp:      cp(0, 40, 0, 12),
 			log:     []Record{runRec(segment(0, 5, 0, 10)), runRec(exact(8, 7, 5))},
-			wantErr: "overlaps coarsened segment",
+			wantErr: "rebuild offset map of orders/3: runs hold 5 records but the checkpoint says 12 were copied",
 		},
 		{
 			name:    "run before the segment",
@@ -320,7 +332,7 @@ func TestChanges(t *testing.T) {
 // at the last checkpoint written and agree with the model there; then the
 // records copied after it are replayed, as tail reconciliation does.
 func TestCrashRecovery(t *testing.T) {
-	for seed := range uint64(200) {
+	for seed := range seeds() {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 3))
 			p, _ := New(10, 100)
@@ -391,6 +403,9 @@ func TestCrashRecovery(t *testing.T) {
 				if err := r.SetMaxRuns(p.MaxRuns()); err != nil {
 					t.Fatal(err)
 				}
+				// Reading resumes after the replayed records. Offsets skipped
+				// before the crash may now be copied: harsher than a real
+				// replay, whose filter is deterministic.
 				m.srcNext = max(lastCP.SrcNext, r.srcNext)
 				if err := r.Advance(m.srcNext); err != nil {
 					t.Fatal(err)

@@ -42,6 +42,22 @@ const readTimeout = 60 * time.Second
 // A partition that fails these checks gets an error naming it and is not copied.
 func (e *Engine) resume(ctx context.Context, in resumeInput, maxRecordBytes int64) (*partition, int64, error) {
 	tgtName := fmt.Sprintf("%s[%d]", in.tgtTopic, in.tp.Partition)
+	p, from, err := e.resumeMap(ctx, in, maxRecordBytes, tgtName)
+	if err != nil {
+		return nil, 0, err
+	}
+	// Bound the map in memory: beyond the limit its oldest runs coarsen in the
+	// safe direction, and reports say so.
+	p.mu.Lock()
+	err = p.m.SetMaxRuns(e.cfg.Replication.MaxOffsetMapRuns)
+	p.mu.Unlock()
+	if err != nil {
+		return nil, 0, fmt.Errorf("%v: %w", in.tp, err)
+	}
+	return p, from, nil
+}
+
+func (e *Engine) resumeMap(ctx context.Context, in resumeInput, maxRecordBytes int64, tgtName string) (*partition, int64, error) {
 	if in.saved == nil {
 		if in.tgtEnd > in.tgtStart {
 			return nil, 0, fmt.Errorf("target %s holds %d records (offsets %d to %d) that kmigrate did not write; kmigrate must be the only writer of its target partitions: empty or delete that topic, or pick another name with a rename rule",
