@@ -167,3 +167,126 @@ func TestKillNineResumesExactly(t *testing.T) {
 		t.Errorf("no restart reconciled records written after a checkpoint; logs:\n%s", logs.String())
 	}
 }
+
+// startRun starts `kmigrate run` and returns it with its combined output.
+func startRun(t *testing.T, bin, cfgPath string, args ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	out := &syncBuffer{}
+	cmd := exec.Command(bin, append([]string{"run", "-c", cfgPath}, args...)...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return cmd, out
+}
+
+// syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestSecondRunRefused starts two `kmigrate run` processes of one migration: the
+// second refuses to start, naming the first, and exits non-zero; the first keeps
+// copying.
+func TestSecondRunRefused(t *testing.T) {
+	src, tgt := clusters(t)
+	bin := kmigrateBinary(t)
+	topic := kafkatest.UniqueName(t, "single-writer")
+	createTopic(t, src, topic, 1, nil)
+	produce(t, src.Client(t), &kgo.Record{Topic: topic, Value: []byte("first")})
+	cfgPath := writeConfig(t, kafkatest.UniqueName(t, "sw"), src, tgt, "", topic)
+
+	first, firstOut := startRun(t, bin, cfgPath)
+	kafkatest.Eventually(t, 60*time.Second, func() error {
+		if n := endOffset(t, tgt, topic, 0); n != 1 {
+			return fmt.Errorf("target has %d records", n)
+		}
+		return nil
+	})
+	start := time.Now()
+	out, err := exec.Command(bin, "run", "-c", cfgPath).CombinedOutput()
+	if err == nil {
+		t.Fatalf("the second run exited 0:\n%s", out)
+	}
+	if !strings.Contains(string(out), "another kmigrate run of this migration is alive (pid "+fmt.Sprint(first.Process.Pid)) {
+		t.Errorf("the refusal does not name the first process (pid %d):\n%s", first.Process.Pid, out)
+	}
+	t.Logf("refused after %s", time.Since(start).Round(time.Millisecond))
+	// The first one is still the writer.
+	produce(t, src.Client(t), &kgo.Record{Topic: topic, Value: []byte("second")})
+	kafkatest.Eventually(t, 30*time.Second, func() error {
+		if n := endOffset(t, tgt, topic, 0); n != 2 {
+			return fmt.Errorf("target has %d records", n)
+		}
+		return nil
+	})
+	if first.ProcessState != nil {
+		t.Fatalf("the first run exited:\n%s", firstOut.String())
+	}
+}
+
+// TestSigtermFlushesAndExitsZero stops `kmigrate run` with SIGTERM while it copies:
+// it must exit 0 within the shutdown bound, having checkpointed exactly what it
+// wrote, so that the next start reconciles nothing.
+func TestSigtermFlushesAndExitsZero(t *testing.T) {
+	src, tgt := clusters(t)
+	bin := kmigrateBinary(t)
+	topic := kafkatest.UniqueName(t, "sigterm")
+	createTopic(t, src, topic, 1, nil)
+	value := bytes.Repeat([]byte("s"), 1000)
+	var recs []*kgo.Record
+	for range 3000 {
+		recs = append(recs, &kgo.Record{Topic: topic, Value: value})
+	}
+	produce(t, src.Client(t), recs...)
+	cfgPath := writeConfig(t, kafkatest.UniqueName(t, "term"), src, tgt, `replication:
+  max_bytes_per_second: 500000
+  checkpoint_interval: 10s
+  shutdown_timeout: 10s
+`, topic)
+	cmd, out := startRun(t, bin, cfgPath)
+	kafkatest.Eventually(t, 60*time.Second, func() error {
+		if n := endOffset(t, tgt, topic, 0); n < 500 {
+			return fmt.Errorf("target has %d records", n)
+		}
+		return nil
+	})
+	sent := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("run exited with %v after SIGTERM:\n%s", err, out.String())
+	}
+	if took := time.Since(sent); took > 12*time.Second {
+		t.Errorf("run took %s to stop, more than shutdown_timeout", took)
+	}
+	// The checkpoint covers everything written: a restart adopts nothing.
+	cmd, out = startRun(t, bin, cfgPath, "--until-caught-up")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("second run: %v\n%s", err, out.String())
+	}
+	if strings.Contains(out.String(), "adopted") {
+		t.Errorf("after a clean SIGTERM the next start had to reconcile:\n%s", out.String())
+	}
+	assertSameRecords(t, readAll(t, src, topic), readAll(t, tgt, topic))
+}

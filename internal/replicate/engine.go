@@ -116,11 +116,32 @@ func (e *Engine) Run(ctx context.Context, opts Options) error {
 	}
 	defer e.close()
 
+	// One writer per migration: wait for a crashed predecessor's membership to
+	// expire, refuse if another process is alive.
+	lock, err := acquireLock(ctx, e.src, WriterGroup(e.cfg.Migration), lockSession+2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+	ctx, stopCopy := context.WithCancelCause(ctx)
+	defer stopCopy(nil)
+	go func() {
+		if err := lock.keep(ctx); err != nil {
+			e.event("error", "", "%v: stopping at once", err)
+			stopCopy(err)
+		}
+	}()
+
 	st, err := e.store.Load(ctx)
 	if err != nil {
 		return err
 	}
 	e.log.Info("loaded state", "topic", e.store.Topic(), "partitions", len(st.Partitions))
+	if err := e.writeBaseline(ctx, st); err != nil {
+		// Status falls back to the current source end offsets; the next
+		// start tries again.
+		e.log.Warn("baseline not recorded", "err", err)
+	}
 	if err := e.discover(ctx, st); err != nil {
 		return err
 	}
@@ -135,6 +156,10 @@ func (e *Engine) Run(ctx context.Context, opts Options) error {
 	err = e.copyLoop(runCtx)
 	cancel()
 	wg.Wait()
+	if cause := context.Cause(ctx); errors.Is(cause, ErrLockLost) {
+		// Another process may be writing now: no flush, no checkpoint.
+		return cause
+	}
 	if ferr := e.shutdown(); ferr != nil && err == nil {
 		err = ferr
 	}
