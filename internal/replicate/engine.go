@@ -365,6 +365,11 @@ func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []T
 	if err != nil {
 		return err
 	}
+	for _, s := range specs {
+		if err := e.waitProducerPartitions(ctx, s.Target, s.Partitions); err != nil {
+			return err
+		}
+	}
 	consume := map[string]map[int32]kgo.Offset{}
 	for _, s := range specs {
 		for p := int32(0); p < s.Partitions; p++ {
@@ -421,6 +426,23 @@ func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []T
 		e.src.AddConsumePartitions(consume)
 	}
 	return nil
+}
+
+// waitProducerPartitions makes sure the producer knows every partition of a
+// target topic whose partition count just grew: franz-go fails a record whose
+// partition is beyond the count it has cached. A topic it has not loaded yet is
+// loaded on the first record, so there is nothing to wait for.
+func (e *Engine) waitProducerPartitions(ctx context.Context, topic string, n int32) error {
+	if leader, _, _ := e.tgt.PartitionLeader(topic, 0); leader < 0 {
+		return nil
+	}
+	return retry(ctx, 30*time.Second, func() error {
+		if leader, _, _ := e.tgt.PartitionLeader(topic, n-1); leader < 0 {
+			e.tgt.ForceMetadataRefresh()
+			return fmt.Errorf("the producer does not see partition %d of target %s yet", n-1, topic)
+		}
+		return nil
+	})
 }
 
 // retry calls f until it succeeds or timeout passes, returning its last error.
