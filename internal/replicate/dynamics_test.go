@@ -274,3 +274,47 @@ func TestDiscoveryFollowsSource(t *testing.T) {
 		t.Errorf("target topic %s is gone: %v %v", second, err, tds[second].Err)
 	}
 }
+
+// TestRetentionDeletesEverything deletes every source record while the copy is
+// behind: no record follows to reveal the jump, so the engine must notice the new
+// log start itself, report the lost range and count the partition as caught up.
+func TestRetentionDeletesEverything(t *testing.T) {
+	src, tgt := clusters(t)
+	topic := kafkatest.UniqueName(t, "wiped")
+	createTopic(t, src, topic, 1, nil)
+	value := bytes.Repeat([]byte("w"), 1000)
+	var recs []*kgo.Record
+	for range 600 {
+		recs = append(recs, &kgo.Record{Topic: topic, Value: value})
+	}
+	produce(t, src.Client(t, kgo.ProducerBatchMaxBytes(8<<10)), recs...)
+	cfg := migrationConfig(t, src, tgt, topic)
+	cfg.Replication.MaxBytesPerSecond = 50_000
+	cfg.Replication.FetchMaxBytes, cfg.Replication.FetchMaxPartitionBytes = 16<<10, 16<<10
+	r := startEngine(t, cfg, replicate.Options{})
+	kafkatest.Eventually(t, 60*time.Second, func() error {
+		if s, _ := r.partition(topic, 0); s.TgtNext < 20 {
+			return fmt.Errorf("copied %d", s.TgtNext)
+		}
+		return nil
+	})
+	del := kadm.Offsets{}
+	del.Add(kadm.Offset{Topic: topic, Partition: 0, At: 600})
+	if _, err := src.Admin(t).DeleteRecords(context.Background(), del); err != nil {
+		t.Fatal(err)
+	}
+	r.eventLike(t, "were deleted by retention before they were copied", "to 599")
+	kafkatest.Eventually(t, 60*time.Second, func() error {
+		s, _ := r.partition(topic, 0)
+		if s.SrcNext != 600 || s.Lag != 0 {
+			return fmt.Errorf("source next %d, lag %d", s.SrcNext, s.Lag)
+		}
+		if len(s.Lost) != 1 || s.Lost[0].To != 600 {
+			return fmt.Errorf("lost %+v", s.Lost)
+		}
+		return nil
+	})
+	if tr, ok := r.engine.Translate(topic, 0, 600); !ok || tr.Kind != offsetmap.Exact {
+		t.Errorf("translate(end) = %v, want exact", tr)
+	}
+}

@@ -152,6 +152,7 @@ func (e *Engine) Run(ctx context.Context, opts Options) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { e.checkpointLoop(runCtx) })
 	wg.Go(func() { e.discoveryLoop(runCtx, st) })
+	wg.Go(func() { e.idleLoop(runCtx) })
 
 	err = e.copyLoop(runCtx)
 	cancel()
@@ -562,6 +563,7 @@ func (e *Engine) copyPartition(ctx context.Context, p *partition, fp kgo.FetchPa
 		return nil
 	}
 	p.srcHWM, p.srcLSO, p.srcLogStart = fp.HighWatermark, fp.LastStableOffset, fp.LogStartOffset
+	p.lastFetch = e.now()
 	var produce []*kgo.Record
 	for _, r := range fp.Records {
 		switch {
@@ -570,14 +572,7 @@ func (e *Engine) copyPartition(ctx context.Context, p *partition, fp kgo.FetchPa
 			continue
 		case r.Offset > p.srcPos && fp.LogStartOffset > p.srcPos:
 			// The source deleted records before we read them.
-			lost := state.LostRange{From: p.srcPos, To: min(r.Offset, fp.LogStartOffset), DetectedMilli: e.now().UnixMilli()}
-			p.lost = append(p.lost, lost)
-			p.dirty = true
-			e.event("error", p.tp.Topic, "source %s: offsets %d to %d were deleted by retention before they were copied (%d records at most)",
-				p.tp, lost.From, lost.To-1, lost.To-lost.From)
-			if e.metrics != nil {
-				e.metrics.LostRecords.WithLabelValues(p.tp.Topic).Add(float64(lost.To - lost.From))
-			}
+			e.loseLocked(p, p.srcPos, min(r.Offset, fp.LogStartOffset))
 		}
 		p.srcPos = r.Offset + 1
 		if r.Attrs.IsControl() {
@@ -612,6 +607,26 @@ func (e *Engine) copyPartition(ctx context.Context, p *partition, fp kgo.FetchPa
 		e.tgt.Produce(context.Background(), r, p.onAck)
 	}
 	return err
+}
+
+// loseLocked records that source offsets [from, to) were deleted by retention
+// before they were copied: reported loudly (event, metric, status, state), and
+// the map moves past them so that translation stays exact for what was copied.
+// With records in flight the map moves when the last of them is acknowledged.
+func (e *Engine) loseLocked(p *partition, from, to int64) {
+	lost := state.LostRange{From: from, To: to, DetectedMilli: e.now().UnixMilli()}
+	p.lost = append(p.lost, lost)
+	p.dirty = true
+	if len(p.inflight) == 0 {
+		if err := p.m.Advance(to); err != nil {
+			p.failLocked(fmt.Errorf("%v: %w", p.tp, err))
+		}
+	}
+	e.event("error", p.tp.Topic, "source %s: offsets %d to %d were deleted by retention before they were copied (%d records at most)",
+		p.tp, lost.From, lost.To-1, lost.To-lost.From)
+	if e.metrics != nil {
+		e.metrics.LostRecords.WithLabelValues(p.tp.Topic).Add(float64(lost.To - lost.From))
+	}
 }
 
 // throttle waits until n more bytes may be copied. On shutdown the wait ends

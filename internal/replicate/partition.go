@@ -70,8 +70,9 @@ type partition struct {
 	// the first lostSynced of them are in the state topic.
 	lost       []state.LostRange
 	lostSynced int
-	// Source offsets seen in fetches.
+	// Source offsets seen in fetches, and when the last fetch with records came.
 	srcHWM, srcLSO, srcLogStart int64
+	lastFetch                   time.Time
 	// goal is the source position that counts as caught up for
 	// --until-caught-up; -1 when unset.
 	goal int64

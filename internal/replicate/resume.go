@@ -107,14 +107,9 @@ func (e *Engine) resumeMap(ctx context.Context, in resumeInput, maxRecordBytes i
 	}
 	from, _ := m.Next()
 	if from < in.srcStart {
-		lost := state.LostRange{From: from, To: in.srcStart, DetectedMilli: e.now().UnixMilli()}
-		p.lost = append(p.lost, lost)
-		p.dirty = true
-		e.event("error", in.tp.Topic, "source %v: offsets %d to %d were deleted by retention before they were copied (%d records at most)",
-			in.tp, lost.From, lost.To-1, lost.To-lost.From)
-		if e.metrics != nil {
-			e.metrics.LostRecords.WithLabelValues(in.tp.Topic).Add(float64(lost.To - lost.From))
-		}
+		p.mu.Lock()
+		e.loseLocked(p, from, in.srcStart)
+		p.mu.Unlock()
 		from = in.srcStart
 	}
 	p.srcPos = from
