@@ -19,6 +19,8 @@ type kafkaDist struct {
 	Dir     string // cache directory of this version
 	Libs    string // directory of the jars
 	Log4j   string // log4j2.properties
+	CDS     string // class data archive to map, "" for none (see cds.go)
+	dumpCDS string // archive to write at exit instead (training only)
 }
 
 // fetchMu makes concurrent first uses within a process fetch once; tools/kafka/fetch
@@ -53,11 +55,13 @@ func dist(ctx context.Context) (*kafkaDist, error) {
 	d.Log4j = filepath.Join(d.Dir, "log4j2.properties")
 	marker := filepath.Join(d.Dir, ".complete")
 	if _, err := os.Stat(marker); err == nil {
+		d.findCDS()
 		return d, nil
 	}
 	fetchMu.Lock()
 	defer fetchMu.Unlock()
 	if _, err := os.Stat(marker); err == nil {
+		d.findCDS()
 		return d, nil
 	}
 	script, err := findFetchScript()
@@ -72,7 +76,20 @@ func dist(ctx context.Context) (*kafkaDist, error) {
 	if _, err := os.Stat(marker); err != nil {
 		return nil, fmt.Errorf("fetch apache kafka %s: %w", version, err)
 	}
+	d.findCDS()
 	return d, nil
+}
+
+// findCDS sets d.CDS when a class data archive for this JDK exists.
+func (d *kafkaDist) findCDS() {
+	if os.Getenv("KMIGRATE_KAFKA_CDS") == "0" {
+		return
+	}
+	if archive, _, err := cdsPaths(d); err == nil {
+		if _, err := os.Stat(archive); err == nil {
+			d.CDS = archive
+		}
+	}
 }
 
 // findFetchScript finds tools/kafka/fetch: $KMIGRATE_ROOT first, then the module

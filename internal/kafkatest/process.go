@@ -39,6 +39,12 @@ func jvmArgs(heap string, k *kafkaDist, logDir string) []string {
 		opts = v
 	}
 	args := append(strings.Fields(heap), strings.Fields(opts)...)
+	switch {
+	case k.dumpCDS != "":
+		args = append(args, "-XX:ArchiveClassesAtExit="+k.dumpCDS, "-Xlog:cds=off", "-Xlog:cds+dynamic=off")
+	case k.CDS != "":
+		args = append(args, "-XX:SharedArchiveFile="+k.CDS, "-Xlog:cds=off", "-Xlog:cds+dynamic=off")
+	}
 	args = append(args, "-Dlog4j2.configurationFile="+k.Log4j)
 	if logDir != "" {
 		args = append(args, "-Dkafka.logs.dir="+logDir)
@@ -180,7 +186,9 @@ func runTool(ctx context.Context, k *kafkaDist, env []string, mainClass string, 
 	if err != nil {
 		return nil, err
 	}
-	full := append(jvmArgs(toolHeap, k, ""), mainClass)
+	tool := *k
+	tool.dumpCDS = "" // only the training node writes an archive
+	full := append(jvmArgs(toolHeap, &tool, ""), mainClass)
 	full = append(full, args...)
 	cmd := exec.CommandContext(ctx, java, full...)
 	cmd.Env = append(os.Environ(), env...)

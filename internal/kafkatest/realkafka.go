@@ -87,16 +87,20 @@ const (
 
 // Node is one Kafka process of a cluster.
 type Node struct {
-	ID    int32    `json:"id"`
+	// ID is node.id: brokers 1-3, controllers 101-103 (1 for a combined node).
+	ID int32 `json:"id"`
+	// Roles holds RoleBroker, RoleController or both.
 	Roles []string `json:"roles"`
 	// PID is the process id, 0 when the node was stopped through this package.
 	PID int `json:"pid"`
 	// Ports maps listener names (PLAINTEXT, SASL, SSL, INTERNAL, CONTROLLER) to ports.
-	Ports      map[string]int `json:"ports"`
-	Dir        string         `json:"dir"`
-	ConfigFile string         `json:"config_file"`
-	DataDir    string         `json:"data_dir"`
-	LogFile    string         `json:"log_file"`
+	Ports map[string]int `json:"ports"`
+	// Dir holds the node's files; ConfigFile is its server.properties, DataDir its
+	// log.dirs, LogFile everything the JVM printed (kept across restarts).
+	Dir        string `json:"dir"`
+	ConfigFile string `json:"config_file"`
+	DataDir    string `json:"data_dir"`
+	LogFile    string `json:"log_file"`
 }
 
 // IsBroker reports whether the node has the broker role.
@@ -122,11 +126,16 @@ func (n Node) Alive() bool { return alive(n.PID, n.ConfigFile) }
 // use within a process; two processes must not restart nodes of the same cluster
 // at the same time.
 type Cluster struct {
-	Name         string  `json:"name"`
-	Dir          string  `json:"dir"`
-	Options      Options `json:"options"`
-	KafkaVersion string  `json:"kafka_version"`
-	ClusterID    string  `json:"cluster_id"`
+	// Name is the cluster's name, unique under its root directory.
+	Name string `json:"name"`
+	// Dir is root/name: state, node directories, TLS files.
+	Dir string `json:"dir"`
+	// Options are the normalized options the cluster was started with.
+	Options Options `json:"options"`
+	// KafkaVersion is the Apache Kafka release the nodes run.
+	KafkaVersion string `json:"kafka_version"`
+	// ClusterID is the KRaft cluster id given to the storage format.
+	ClusterID string `json:"cluster_id"`
 	// Bootstrap lists the PLAINTEXT addresses of the brokers.
 	Bootstrap []string `json:"bootstrap"`
 	// SASLBootstrap lists the SASL_PLAINTEXT addresses (with Options.SASL).
@@ -142,10 +151,12 @@ type Cluster struct {
 	InternalPassword string `json:"internal_password,omitempty"`
 	// Voters is controller.quorum.voters.
 	Voters string `json:"controller_quorum_voters"`
-	Nodes  []Node `json:"nodes"`
+	// Nodes are every process of the cluster; see Brokers and Controllers.
+	Nodes []Node `json:"nodes"`
 	// OwnerPID is the test process that started the cluster and will stop it, 0 for
 	// clusters that outlive their starter (command line, shared test clusters).
-	OwnerPID  int       `json:"owner_pid,omitempty"`
+	OwnerPID int `json:"owner_pid,omitempty"`
+	// StartedAt is when the last Start began.
 	StartedAt time.Time `json:"started_at"`
 	// StartSeconds is how long the last Start took, from formatting to readiness.
 	StartSeconds float64 `json:"start_seconds"`
@@ -166,7 +177,7 @@ func DefaultRoot() string {
 	return filepath.Join(os.TempDir(), "kmigrate-kafka")
 }
 
-var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$`)
 
 // Start formats and starts a new cluster named name under DefaultRoot and returns
 // when every broker is registered and answers metadata requests. A stopped cluster
@@ -203,6 +214,7 @@ func startIn(ctx context.Context, root, name string, opts Options, owner int) (*
 	if err != nil {
 		return nil, fmt.Errorf("start cluster %s: %w", name, err)
 	}
+	useCDS(ctx, k)
 	// A port found free may be taken by someone else before Kafka binds it; try again
 	// with new ports when that happens.
 	for attempt := 1; ; attempt++ {
@@ -653,8 +665,10 @@ func (c *Cluster) Stop() error {
 		}
 		wg.Wait()
 	}
-	if err := c.saveLocked(); err != nil {
-		errs = append(errs, err)
+	if _, err := os.Stat(c.Dir); err == nil {
+		if err := c.saveLocked(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("stop cluster %s: %w", c.Name, err)

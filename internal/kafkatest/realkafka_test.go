@@ -289,12 +289,6 @@ func TestBrokerFailure(t *testing.T) {
 		waitISR(3, -1)
 		t.Logf("start broker %d: isr whole after %s", step.id, time.Since(began))
 	}
-	began := time.Now()
-	if err := c.RestartBroker(ctx, 1); err != nil {
-		t.Fatalf("restart broker 1: %v", err)
-	}
-	waitISR(3, -1)
-	t.Logf("restart broker 1: isr whole after %s", time.Since(began))
 	if n := len(consumeAll(t, c, topic, 2)); n != 2 {
 		t.Fatalf("read %d records, want 2", n)
 	}

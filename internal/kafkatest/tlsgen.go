@@ -20,8 +20,10 @@ import (
 // certificates. It is exported so that tests can make a second, unrelated CA to prove
 // that a client refuses a broker it should not trust.
 type CA struct {
+	// Cert is the self-signed CA certificate.
 	Cert *x509.Certificate
-	Key  *ecdsa.PrivateKey
+	// Key is the CA's private key, which signs the certificates Issue makes.
+	Key *ecdsa.PrivateKey
 	// PEM is the certificate in PEM form, ready for a trust store.
 	PEM []byte
 }

@@ -33,6 +33,7 @@ commands:
   restart-broker NAME ID   SIGTERM, then start
   env NAME [--prefix P]    shell exports (P defaults to KAFKA_)
   logs NAME [LINES]        tail of every node's log
+  prepare                  fetch Kafka and build the class data archive (faster starts)
 
 Clusters live in DIR/NAME (default $KMIGRATE_KAFKA_DIR, else $TMPDIR/kmigrate-kafka).
 Kafka's version is $KAFKA_VERSION (default ` + kafkatest.DefaultKafkaVersion + `); JVM options: $KAFKA_HEAP_OPTS, $KAFKA_JVM_OPTS.
@@ -74,6 +75,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return env(ctx, *root, args, out)
 	case "logs":
 		return logs(*root, args, out)
+	case "prepare":
+		if err := kafkatest.Prepare(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintln(out, "kafka ready")
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return nil
@@ -117,8 +124,9 @@ func up(ctx context.Context, root string, args []string, out io.Writer) error {
 	}
 	name := pos[0]
 	c, err := kafkatest.Open(root, name)
+	reused := err == nil && c.Running()
 	switch {
-	case err == nil && c.Running():
+	case reused:
 		if c.Options != o {
 			return fmt.Errorf("up %s: already running with %s; run down first", name, c.Options)
 		}
@@ -133,7 +141,11 @@ func up(ctx context.Context, root string, args []string, out io.Writer) error {
 	if *asJSON {
 		return printJSON(out, c)
 	}
-	fmt.Fprintf(out, "cluster %s up (%s) in %.1fs, dir %s\n", c.Name, c.Options, c.StartSeconds, c.Dir)
+	if reused {
+		fmt.Fprintf(out, "cluster %s already up (%s), dir %s\n", c.Name, c.Options, c.Dir)
+	} else {
+		fmt.Fprintf(out, "cluster %s up (%s) in %.1fs, dir %s\n", c.Name, c.Options, c.StartSeconds, c.Dir)
+	}
 	printBootstrap(out, c)
 	return nil
 }
