@@ -173,9 +173,10 @@ type Replication struct {
 	// MaxBytesPerSecond throttles the whole process (bytes of record data per
 	// second); 0 means no limit.
 	MaxBytesPerSecond int64 `yaml:"max_bytes_per_second"`
-	// FetchMaxBytes bounds one fetch response. Default 64 MiB.
+	// FetchMaxBytes bounds one fetch response; the records waiting for the
+	// target are bounded at twice this, so it sets the memory used. Default 16 MiB.
 	FetchMaxBytes int32 `yaml:"fetch_max_bytes"`
-	// FetchMaxPartitionBytes bounds one partition in a fetch. Default 8 MiB.
+	// FetchMaxPartitionBytes bounds one partition in a fetch. Default 2 MiB.
 	FetchMaxPartitionBytes int32 `yaml:"fetch_max_partition_bytes"`
 	// BatchMaxBytes bounds one produced record batch. Default 1 MiB.
 	BatchMaxBytes int32 `yaml:"batch_max_bytes"`

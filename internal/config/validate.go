@@ -18,8 +18,8 @@ const (
 	DefaultCompression            = "lz4"
 	DefaultDiscoveryInterval      = 30 * time.Second
 	DefaultCheckpointInterval     = time.Second
-	DefaultFetchMaxBytes          = 64 << 20
-	DefaultFetchMaxPartitionBytes = 8 << 20
+	DefaultFetchMaxBytes          = 16 << 20
+	DefaultFetchMaxPartitionBytes = 2 << 20
 	DefaultBatchMaxBytes          = 1 << 20
 	DefaultLinger                 = 5 * time.Millisecond
 	DefaultMaxOffsetMapRuns       = 100000

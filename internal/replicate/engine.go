@@ -196,7 +196,7 @@ func (e *Engine) connect(ctx context.Context) error {
 		kgo.ProducerBatchCompression(codec(r.Compression)),
 		kgo.ProducerLinger(r.Linger.Duration),
 		kgo.ProducerBatchMaxBytes(r.BatchMaxBytes),
-		kgo.MaxBufferedBytes(256<<20),
+		kgo.MaxBufferedBytes(bufferedBytes(r)),
 		kgo.MaxBufferedRecords(1<<20),
 	)
 	if err != nil {
@@ -219,6 +219,13 @@ func (e *Engine) close() {
 	if e.tgt != nil {
 		e.tgt.Close()
 	}
+}
+
+// bufferedBytes bounds the records waiting for the target's acknowledgement: two
+// full fetches, enough to keep the producer busy while the next fetch arrives,
+// and the main term of the process's memory.
+func bufferedBytes(r config.Replication) int {
+	return int(2 * r.FetchMaxBytes)
 }
 
 func codec(name string) kgo.CompressionCodec {
