@@ -336,11 +336,11 @@ func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []T
 	if err != nil {
 		return fmt.Errorf("list source start offsets: %w", err)
 	}
-	var goals kadm.ListedOffsets
-	if e.opts.UntilCaughtUp {
-		if goals, err = e.srcAdm.ListCommittedOffsets(ctx, names...); err != nil {
-			return fmt.Errorf("list source end offsets: %w", err)
-		}
+	// The source ends seen now: the goal of --until-caught-up, and the lag
+	// until the first fetch reports it.
+	ends, err := e.srcAdm.ListCommittedOffsets(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("list source end offsets: %w", err)
 	}
 	var tgtNames []string
 	for _, s := range specs {
@@ -412,8 +412,9 @@ func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []T
 				e.event("error", s.Source, "%v", err)
 				part = failedPartition(tp, s.Target, err)
 			}
-			if goals != nil {
-				if o, ok := goals.Lookup(s.Source, p); ok && o.Err == nil {
+			if o, ok := ends.Lookup(s.Source, p); ok && o.Err == nil {
+				part.srcHWM, part.srcLSO, part.srcLogStart = o.Offset, o.Offset, in.srcStart
+				if e.opts.UntilCaughtUp {
 					part.goal = o.Offset
 				}
 			}
