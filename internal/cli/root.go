@@ -116,6 +116,8 @@ walks you through a zero-loss cutover.`,
 	root.AddCommand(
 		newVersionCmd(g),
 		newConfigCmd(g),
+		newScanCmd(g),
+		newPlanCmd(g),
 		newRunCmd(g),
 		newGroupsCmd(g),
 	)
