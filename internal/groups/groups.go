@@ -71,7 +71,9 @@ type Row struct {
 	TargetTopic string `json:"target_topic,omitempty"`
 	// SourceCommitted is the group's committed offset on the source.
 	SourceCommitted int64 `json:"source_committed"`
-	SourceEnd       int64 `json:"source_end"`
+	// SourceStart is the source log start offset.
+	SourceStart int64 `json:"source_start"`
+	SourceEnd   int64 `json:"source_end"`
 	// Translated is the target offset the source position maps to; -1 when
 	// pending or not migrated.
 	Translated int64 `json:"translated"`
@@ -236,6 +238,10 @@ func (s *Syncer) Pass(ctx context.Context, commit bool) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list source end offsets: %w", err)
 	}
+	srcStarts, err := s.src.ListStartOffsets(ctx, keys(srcTopics)...)
+	if err != nil {
+		return nil, fmt.Errorf("list source start offsets: %w", err)
+	}
 	tgtEnds, err := s.tgt.ListEndOffsets(ctx, keys(tgtTopics)...)
 	if err != nil {
 		return nil, fmt.Errorf("list target end offsets: %w", err)
@@ -261,6 +267,9 @@ func (s *Syncer) Pass(ctx context.Context, commit bool) (*Report, error) {
 		if o, ok := srcEnds.Lookup(w.off.Topic, w.off.Partition); ok && o.Err == nil {
 			row.SourceEnd = o.Offset
 			row.SourceLag = max(0, o.Offset-w.off.At)
+		}
+		if o, ok := srcStarts.Lookup(w.off.Topic, w.off.Partition); ok && o.Err == nil {
+			row.SourceStart = o.Offset
 		}
 		if o, ok := tgtEnds.Lookup(tt, w.off.Partition); ok && o.Err == nil {
 			row.TargetEnd = o.Offset
@@ -333,10 +342,15 @@ func (s *Syncer) decide(row *Row, t offsetmap.Translation, active bool) Status {
 
 // settled returns the status of a row whose target offset is the translated one.
 func (s *Syncer) settled(row *Row, t offsetmap.Translation) Status {
-	switch t.Kind {
-	case offsetmap.BehindStart:
+	switch {
+	case t.Kind == offsetmap.BehindStart:
 		row.Reason = "the source position is below the first copied offset (the consumer fell behind retention); the target group starts at the first copied record"
 		return BehindRetention
+	case row.SourceCommitted < row.SourceStart:
+		row.Reason = fmt.Sprintf("the source position is below the source log start %d (retention deleted records the consumer has not read); the target group resumes where those records were copied", row.SourceStart)
+		return BehindRetention
+	}
+	switch t.Kind {
 	case offsetmap.Approximate:
 		row.Reason = fmt.Sprintf("the offset map of this partition was coarsened: the consumer may re-read up to %d records, never skip", t.MaxDuplicates)
 	}

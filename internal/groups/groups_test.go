@@ -366,3 +366,52 @@ func TestLiveAndAheadGroupsLeftAlone(t *testing.T) {
 		t.Errorf("the ahead group was moved to %d", o.At)
 	}
 }
+
+// TestBehindRetentionFlagged commits a group below the source log start: the
+// consumer fell behind retention. The target group goes to the first copied
+// record and the row is flagged, never reported in-sync.
+func TestBehindRetentionFlagged(t *testing.T) {
+	src, tgt := clusters(t)
+	topic := kafkatest.UniqueName(t, "behind")
+	kafkatest.CreateTopic(t, src, topic, 1, nil)
+	var recs []*kgo.Record
+	for i := range 100 {
+		recs = append(recs, &kgo.Record{Topic: topic, Value: []byte(fmt.Sprintf("r%d", i))})
+	}
+	kafkatest.Produce(t, src.Client(t), recs...)
+	ctx := context.Background()
+	group := kafkatest.UniqueName(t, "slow")
+	o := kadm.Offsets{}
+	o.Add(kadm.Offset{Topic: topic, Partition: 0, At: 10, LeaderEpoch: -1})
+	if err := src.Admin(t).CommitAllOffsets(ctx, group, o); err != nil {
+		t.Fatal(err)
+	}
+	del := kadm.Offsets{}
+	del.Add(kadm.Offset{Topic: topic, Partition: 0, At: 50})
+	if _, err := src.Admin(t).DeleteRecords(ctx, del); err != nil {
+		t.Fatal(err)
+	}
+	m := startMigration(t, src, tgt, "", topic)
+	row := m.syncUntil(t, group, topic, groups.BehindRetention)
+	kafkatest.Eventually(t, 30*time.Second, func() error {
+		rep, err := m.syncer.Pass(ctx, true)
+		if err != nil {
+			return err
+		}
+		for _, r := range rep.Rows {
+			if r.Group == group {
+				row = r
+			}
+		}
+		if row.TargetCommitted != 0 {
+			return fmt.Errorf("target committed %d, want 0 (the first copied record)", row.TargetCommitted)
+		}
+		return nil
+	})
+	if row.Status != groups.BehindRetention || !strings.Contains(row.Reason, "fell behind retention") {
+		t.Errorf("row %+v", row)
+	}
+	if got := kcatGroup(t, tgt, group, topic, 1)[0]; got.value != "r50" {
+		t.Errorf("the group resumed on the target at %q, want r50 (the first record the source still had)", got.value)
+	}
+}
