@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/kafka"
@@ -184,5 +185,59 @@ func TestForeignDataRefused(t *testing.T) {
 	}
 	if len(got[1]) != 1 || string(got[1][0].Value) != "intruder" {
 		t.Errorf("partition 1 was touched: %v", got[1])
+	}
+}
+
+// TestRenameAndConfigs copies a topic under a prefix rule: the target topic gets
+// the new name, the source's overrides except the documented unsafe ones, a
+// min.insync.replicas capped at its replication factor, and the records with
+// their source timestamps even though the source used LogAppendTime.
+func TestRenameAndConfigs(t *testing.T) {
+	src, tgt := clusters(t)
+	topic := kafkatest.UniqueName(t, "renamed")
+	createTopic(t, src, topic, 2, map[string]string{
+		"retention.ms":           "604800000",
+		"max.message.bytes":      "2000000",
+		"message.timestamp.type": "LogAppendTime",
+		"min.insync.replicas":    "1",
+	})
+	produce(t, src.Client(t), &kgo.Record{Topic: topic, Value: []byte("x"), Timestamp: time.UnixMilli(1)})
+	cfg := migrationConfig(t, src, tgt, topic)
+	cfg.Replication.TopicPrefix = "mig."
+	if err := runUntilCaughtUp(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+	target := "mig." + topic
+	rcs, err := tgt.Admin(t).DescribeTopicConfigs(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rcs.On(target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, c := range rc.Configs {
+		if c.Value != nil && c.Source == kmsg.ConfigSourceDynamicTopicConfig {
+			got[c.Key] = *c.Value
+		}
+	}
+	want := map[string]string{"retention.ms": "604800000", "max.message.bytes": "2000000", "min.insync.replicas": "1"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("target %s = %q, want %q", k, got[k], v)
+		}
+	}
+	if v, ok := got["message.timestamp.type"]; ok {
+		t.Errorf("message.timestamp.type was copied (%s)", v)
+	}
+	srcRecs, tgtRecs := readAll(t, src, topic), readAll(t, tgt, target)
+	assertSameRecords(t, srcRecs, tgtRecs)
+	for _, rs := range tgtRecs {
+		for _, r := range rs {
+			if r.Attrs.TimestampType() != 0 {
+				t.Errorf("target record has timestamp type %d, want CreateTime", r.Attrs.TimestampType())
+			}
+		}
 	}
 }
