@@ -138,7 +138,7 @@ func groupsPass(ctx context.Context, g *globals, commit bool) (*groups.Report, e
 	if err != nil {
 		return nil, err
 	}
-	syncer := groups.NewSyncer(cfg, log, env.srcAdm, env.tgtAdm, groups.NewStateTranslator(cfg, st), nil)
+	syncer := groups.NewSyncer(cfg, log, env.src, env.tgt, groups.NewStateTranslator(cfg, st), nil)
 	return syncer.Pass(ctx, commit)
 }
 

@@ -120,6 +120,8 @@ walks you through a zero-loss cutover.`,
 		newPlanCmd(g),
 		newRunCmd(g),
 		newGroupsCmd(g),
+		newStatusCmd(g),
+		newVerifyCmd(g),
 	)
 	return root
 }

@@ -97,7 +97,7 @@ func (rt *migration) run(ctx context.Context, opts replicate.Options) error {
 				return cerr
 			}
 			defer env.close()
-			syncer = groups.NewSyncer(rt.cfg, rt.log, env.srcAdm, env.tgtAdm, rt.engine, rt.groupMetrics)
+			syncer = groups.NewSyncer(rt.cfg, rt.log, env.src, env.tgt, rt.engine, rt.groupMetrics)
 			syncDone = make(chan struct{})
 			go func() {
 				defer close(syncDone)

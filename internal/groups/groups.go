@@ -29,6 +29,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/offsetmap"
@@ -130,6 +132,7 @@ type Syncer struct {
 	log     *slog.Logger
 	src     *kadm.Client
 	tgt     *kadm.Client
+	tgtCl   *kgo.Client
 	tr      Translator
 	metrics *Metrics
 	// workers bounds concurrent commits.
@@ -141,11 +144,11 @@ type Syncer struct {
 
 // NewSyncer returns a Syncer that reads groups through src, writes them through
 // tgt and translates with tr. metrics may be nil.
-func NewSyncer(cfg *config.Config, log *slog.Logger, src, tgt *kadm.Client, tr Translator, metrics *Metrics) *Syncer {
+func NewSyncer(cfg *config.Config, log *slog.Logger, src, tgt *kgo.Client, tr Translator, metrics *Metrics) *Syncer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Syncer{cfg: cfg, log: log, src: src, tgt: tgt, tr: tr, metrics: metrics, workers: 16}
+	return &Syncer{cfg: cfg, log: log, src: kadm.NewClient(src), tgt: kadm.NewClient(tgt), tgtCl: tgt, tr: tr, metrics: metrics, workers: 32}
 }
 
 // builtinExcluded are groups never translated: kmigrate's own, Kafka-internal
@@ -364,13 +367,24 @@ func (s *Syncer) commit(ctx context.Context, rep *Report, commits map[string]kad
 		resp  kadm.OffsetResponses
 		err   error
 	}
+	// Topic ids once per pass: kadm's CommitOffsets looks them up on every call,
+	// which doubles the requests of a pass over many groups.
+	ids, err := s.topicIDs(ctx, commits)
+	if err != nil {
+		for g := range commits {
+			for _, i := range rowIdx[g] {
+				rep.Rows[i].Status, rep.Rows[i].Reason = Skipped, fmt.Sprintf("commit not attempted: %v", err)
+			}
+		}
+		return
+	}
 	groups := make(chan string)
 	results := make(chan result)
 	var wg sync.WaitGroup
 	for range min(s.workers, len(commits)) {
 		wg.Go(func() {
 			for g := range groups {
-				resp, err := s.tgt.CommitOffsets(ctx, g, commits[g])
+				resp, err := s.commitGroup(ctx, g, commits[g], ids)
 				results <- result{g, resp, err}
 			}
 		})
@@ -407,6 +421,69 @@ func (s *Syncer) commit(ctx context.Context, rep *Report, commits map[string]kad
 			r.Status = s.settled(r, offsetmap.Translation{Kind: kindOf(r.Kind)})
 		}
 	}
+}
+
+// topicIDs returns the target topic ids of the topics in commits.
+func (s *Syncer) topicIDs(ctx context.Context, commits map[string]kadm.Offsets) (map[string][16]byte, error) {
+	seen := map[string]bool{}
+	for _, os := range commits {
+		for t := range os {
+			seen[t] = true
+		}
+	}
+	topics, err := s.tgt.ListTopics(ctx, keys(seen)...)
+	if err != nil {
+		return nil, fmt.Errorf("list target topics: %w", err)
+	}
+	ids := map[string][16]byte{}
+	for t, d := range topics {
+		if d.Err == nil {
+			ids[t] = d.ID
+		}
+	}
+	return ids, nil
+}
+
+// commitGroup commits offsets to a target group as a non-member (generation
+// -1, no member id): the coordinator accepts that only from a group with no
+// active members, which is the rule kmigrate wants.
+func (s *Syncer) commitGroup(ctx context.Context, group string, os kadm.Offsets, ids map[string][16]byte) (kadm.OffsetResponses, error) {
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group = group
+	for t, ps := range os {
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic, rt.TopicID = t, ids[t]
+		for p, o := range ps {
+			rp := kmsg.NewOffsetCommitRequestTopicPartition()
+			rp.Partition, rp.Offset, rp.LeaderEpoch = p, o.At, o.LeaderEpoch
+			if o.Metadata != "" {
+				rp.Metadata = kmsg.StringPtr(o.Metadata)
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(ctx, s.tgtCl)
+	if err != nil {
+		return nil, err
+	}
+	out := kadm.OffsetResponses{}
+	for _, rt := range resp.Topics {
+		name := rt.Topic
+		if name == "" {
+			for t, id := range ids {
+				if id == rt.TopicID {
+					name = t
+				}
+			}
+		}
+		m := map[int32]kadm.OffsetResponse{}
+		for _, rp := range rt.Partitions {
+			m[rp.Partition] = kadm.OffsetResponse{Offset: os[name][rp.Partition], Err: kerr.ErrorForCode(rp.ErrorCode)}
+		}
+		out[name] = m
+	}
+	return out, nil
 }
 
 func kindOf(s string) offsetmap.TranslationKind {

@@ -164,7 +164,7 @@ func startMigration(t *testing.T, src, tgt *kafkatest.Cluster, keepWriting strin
 	case <-time.After(60 * time.Second):
 		t.Fatal("engine did not start")
 	}
-	s := groups.NewSyncer(cfg, nil, src.Admin(t), tgt.Admin(t), e, nil)
+	s := groups.NewSyncer(cfg, nil, src.Client(t), tgt.Client(t), e, nil)
 	return &migration{cfg: cfg, engine: e, syncer: s}
 }
 

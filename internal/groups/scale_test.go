@@ -80,7 +80,7 @@ func BenchmarkPass1000Groups100Partitions(b *testing.B) {
 	if err := cfg.Groups.Compile(); err != nil {
 		b.Fatal(err)
 	}
-	s := groups.NewSyncer(cfg, nil, src.Admin(b), tgt.Admin(b), shiftTranslator{topic: topic, end: 1 << 40}, nil)
+	s := groups.NewSyncer(cfg, nil, src.Client(b), tgt.Client(b), shiftTranslator{topic: topic, end: 1 << 40}, nil)
 	b.ResetTimer()
 	var rep *groups.Report
 	for i := 0; i < b.N; i++ {
