@@ -122,6 +122,7 @@ walks you through a zero-loss cutover.`,
 		newGroupsCmd(g),
 		newStatusCmd(g),
 		newVerifyCmd(g),
+		newDemoCmd(g),
 	)
 	return root
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,11 +17,15 @@ import (
 	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/groups"
 	"github.com/kmigrate/kmigrate/internal/kafka"
+	"github.com/kmigrate/kmigrate/internal/metrics"
+	"github.com/kmigrate/kmigrate/internal/progress"
 	"github.com/kmigrate/kmigrate/internal/replicate"
+	"github.com/kmigrate/kmigrate/internal/web"
 )
 
 func newRunCmd(g *globals) *cobra.Command {
 	var untilCaughtUp bool
+	var cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Create topics, replicate continuously and translate consumer groups",
@@ -36,7 +42,11 @@ SIGTERM flushes, checkpoints and exits 0.`,
   kmigrate run -c migration.yaml --until-caught-up   # copy the backlog seen at start, then exit`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.logger()
+			var bar *progress.Bar
+			if untilCaughtUp {
+				bar = progress.New(cmd.OutOrStdout(), progress.Options{Title: "copy", Unit: "offsets"})
+			}
+			log, err := g.loggerWith(bar)
 			if err != nil {
 				return err
 			}
@@ -44,10 +54,18 @@ SIGTERM flushes, checkpoints and exits 0.`,
 			if err != nil {
 				return err
 			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			rt := newMigration(cfg, log)
-			return rt.run(cmd.Context(), replicate.Options{UntilCaughtUp: untilCaughtUp})
+			return rt.runServed(cmd.Context(), replicate.Options{UntilCaughtUp: untilCaughtUp}, bar)
 		},
 	}
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (diagnostics)")
 	cmd.Flags().BoolVar(&untilCaughtUp, "until-caught-up", false, "copy up to the source end offsets seen at start, then exit 0 (non-zero if a partition failed)")
 	return cmd
 }
@@ -61,6 +79,9 @@ type migration struct {
 	engine  *replicate.Engine
 	// groupMetrics are the group translation metrics.
 	groupMetrics *groups.Metrics
+	// feed is what the dashboard reads; verifyMetrics export verifications.
+	feed          *web.Feed
+	verifyMetrics *metrics.Verify
 }
 
 func newMigration(cfg *config.Config, log *slog.Logger) *migration {
@@ -71,15 +92,34 @@ func newMigration(cfg *config.Config, log *slog.Logger) *migration {
 		kafka.Target: kprom.NewMetrics("kmigrate_kafka", kprom.Registerer(prometheus.WrapRegistererWith(prometheus.Labels{"cluster": "target"}, reg))),
 	}
 	builder := &kafka.Builder{Logger: log, Hooks: func(r kafka.Role) []kgo.Hook { return []kgo.Hook{clientMetrics[r]} }}
+	verifyMetrics := metrics.NewVerify(reg)
 	metrics := replicate.NewMetrics(reg)
 	engine := replicate.New(cfg, log, builder, metrics)
 	reg.MustRegister(engine.Collector())
-	return &migration{cfg: cfg, log: log, reg: reg, builder: builder, engine: engine, groupMetrics: groups.NewMetrics(reg)}
+	return &migration{cfg: cfg, log: log, reg: reg, builder: builder, engine: engine, groupMetrics: groups.NewMetrics(reg),
+		feed: web.NewFeed(cfg.Migration, engine, reg), verifyMetrics: verifyMetrics}
+}
+
+// startCPUProfile profiles the process until the returned function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func (rt *migration) run(ctx context.Context, opts replicate.Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	opts.Events = rt.events(opts.Events)
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- rt.engine.Run(ctx, opts) }()
 
@@ -98,6 +138,7 @@ func (rt *migration) run(ctx context.Context, opts replicate.Options) error {
 			}
 			defer env.close()
 			syncer = groups.NewSyncer(rt.cfg, rt.log, env.src, env.tgt, rt.engine, rt.groupMetrics)
+			rt.feed.SetGroups(syncer)
 			syncDone = make(chan struct{})
 			go func() {
 				defer close(syncDone)

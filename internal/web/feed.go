@@ -1,0 +1,145 @@
+package web
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kmigrate/kmigrate/internal/groups"
+	"github.com/kmigrate/kmigrate/internal/replicate"
+	"github.com/kmigrate/kmigrate/internal/state"
+	"github.com/kmigrate/kmigrate/internal/verify"
+)
+
+// maxEvents bounds the events a Feed keeps; older ones are dropped.
+const maxEvents = 200
+
+// Engine is what the dashboard reads of the copy engine; *replicate.Engine
+// has these methods.
+type Engine interface {
+	// Status returns a snapshot of every partition.
+	Status() []replicate.PartitionStatus
+	// Ready is closed once every partition has started.
+	Ready() <-chan struct{}
+}
+
+// GroupReports is what the dashboard reads of consumer-group translation;
+// *groups.Syncer has this method.
+type GroupReports interface {
+	// Last returns the latest pass, nil before the first.
+	Last() *groups.Report
+}
+
+// Feed is the Source of a running migration: it reads the engine and the group
+// syncer when asked, and holds what they do not keep themselves (recent
+// events, the latest verification, the baseline). It is safe for concurrent
+// use. It also exports kmigrate_events_total and the baseline progress.
+type Feed struct {
+	migration string
+	engine    Engine
+	events    *prometheus.CounterVec
+
+	mu       sync.Mutex
+	groups   GroupReports
+	verify   *verify.Report
+	baseline *state.Baseline
+	recent   []replicate.Event
+}
+
+var descBaseline = prometheus.NewDesc("kmigrate_baseline_progress_ratio",
+	"Share of the baseline (source end offsets at the first run) copied, 0 to 1; against the current source ends until the baseline is known.", nil, nil)
+
+// NewFeed returns the feed of migration, reading engine, and registers its
+// metrics with reg (nil: none).
+func NewFeed(migration string, engine Engine, reg prometheus.Registerer) *Feed {
+	f := &Feed{
+		migration: migration, engine: engine,
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kmigrate_events_total",
+			Help: "Notable events by level (info, warn, error): topics created, data lost to retention, partitions stopped.",
+		}, []string{"level"}),
+	}
+	for _, l := range []string{"info", "warn", "error"} {
+		f.events.WithLabelValues(l)
+	}
+	if reg != nil {
+		reg.MustRegister(f.events, feedCollector{f})
+	}
+	return f
+}
+
+// Event records an event; it fits replicate.Options.Events.
+func (f *Feed) Event(ev replicate.Event) {
+	f.events.WithLabelValues(ev.Level).Inc()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.recent) == maxEvents {
+		copy(f.recent, f.recent[1:])
+		f.recent = f.recent[:maxEvents-1]
+	}
+	f.recent = append(f.recent, ev)
+}
+
+// SetGroups sets where group translation reports come from.
+func (f *Feed) SetGroups(g GroupReports) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.groups = g
+}
+
+// SetVerify records the latest verification.
+func (f *Feed) SetVerify(r *verify.Report) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.verify = r
+}
+
+// SetBaseline records the migration's baseline.
+func (f *Feed) SetBaseline(b *state.Baseline) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.baseline = b
+}
+
+// Snapshot implements Source.
+func (f *Feed) Snapshot() Snapshot {
+	s := Snapshot{Migration: f.migration}
+	if f.engine != nil {
+		select {
+		case <-f.engine.Ready():
+			s.Started = true
+		default:
+		}
+		s.Partitions = f.engine.Status()
+	}
+	f.mu.Lock()
+	g := f.groups
+	s.Verify, s.Baseline = f.verify, f.baseline
+	s.Events = append([]replicate.Event(nil), f.recent...)
+	f.mu.Unlock()
+	if g != nil {
+		s.Groups = g.Last()
+	}
+	return s
+}
+
+// feedCollector exports the baseline progress at scrape time.
+type feedCollector struct{ f *Feed }
+
+func (c feedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descBaseline }
+
+func (c feedCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.f.engine == nil {
+		return
+	}
+	var total, done int64
+	c.f.mu.Lock()
+	b := c.f.baseline
+	c.f.mu.Unlock()
+	for _, p := range c.f.engine.Status() {
+		t, d := baselineProgress(p, b)
+		total += t
+		done += d
+	}
+	ch <- prometheus.MustNewConstMetric(descBaseline, prometheus.GaugeValue, ratio(done, total))
+}
