@@ -156,8 +156,12 @@ func NewSyncer(cfg *config.Config, log *slog.Logger, src, tgt *kgo.Client, tr Tr
 var builtinExcluded = regexp.MustCompile(`^(kmigrate[.-].*|__.*|_confluent.*|.*-mm2|mm2-.*)$`)
 
 // Selected reports whether a source group is translated.
-func (s *Syncer) Selected(group string) bool {
-	return !builtinExcluded.MatchString(group) && s.cfg.Groups.Match(group)
+func (s *Syncer) Selected(group string) bool { return Selected(&s.cfg.Groups, group) }
+
+// Selected reports whether a source group is translated under the selection:
+// kmigrate's own, Kafka-internal and MirrorMaker 2's groups never are.
+func Selected(sel *config.Selection, group string) bool {
+	return !builtinExcluded.MatchString(group) && sel.Match(group)
 }
 
 // Last returns the report of the latest pass, nil before the first.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/kmigrate/kmigrate/internal/groups"
 	"github.com/kmigrate/kmigrate/internal/offsetmap"
 	"github.com/kmigrate/kmigrate/internal/recordhash"
 )
@@ -25,7 +26,7 @@ type groupRow struct {
 // verified partitions, and of the same groups on the target. It reads them
 // itself, so that it depends on nothing but the clusters; rows whose target
 // group has no offset for the partition are counted, not returned.
-func (s *session) groupOffsets(ctx context.Context, c *Check) (rows []groupRow, groups, untranslated int, err error) {
+func (s *session) groupOffsets(ctx context.Context, c *Check) (rows []groupRow, groupsN, untranslated int, err error) {
 	listed, err := s.src.adm.ListGroups(ctx)
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("list source consumer groups: %w", err)
@@ -34,7 +35,7 @@ func (s *session) groupOffsets(ctx context.Context, c *Check) (rows []groupRow, 
 	for _, g := range listed.Sorted() {
 		// Consumer groups only, as translation does: other kinds (connect,
 		// share) have no committed offsets to translate.
-		if s.v.cfg.Groups.Match(g.Group) && (g.ProtocolType == "consumer" || g.ProtocolType == "") {
+		if groups.Selected(&s.v.cfg.Groups, g.Group) && (g.ProtocolType == "consumer" || g.ProtocolType == "") {
 			names = append(names, g.Group)
 		}
 	}
@@ -44,36 +45,51 @@ func (s *session) groupOffsets(ctx context.Context, c *Check) (rows []groupRow, 
 			parts[p.tp] = p
 		}
 	}
+	if len(names) == 0 {
+		return nil, 0, 0, nil
+	}
+	// One batched request per coordinator for all groups: a cluster may hold
+	// thousands of them.
+	srcAll := s.src.adm.FetchManyOffsets(ctx, names...)
+	mine := map[string][]kadm.OffsetResponse{}
+	var withOffsets []string
 	for _, g := range names {
-		srcOffs, err := s.src.adm.FetchOffsets(ctx, g)
+		r, ok := srcAll[g]
+		if !ok {
+			continue
+		}
+		err := r.Err
 		if err == nil {
-			err = srcOffs.Error()
+			err = r.Fetched.Error()
 		}
 		if err != nil {
 			c.fail(Failure{Group: g, Kind: "state", Message: fmt.Sprintf("cannot fetch the group's committed offsets on the source: %v", err)})
 			continue
 		}
-		var mine []kadm.OffsetResponse
-		srcOffs.Each(func(o kadm.OffsetResponse) {
+		r.Fetched.Each(func(o kadm.OffsetResponse) {
 			if parts[offsetmap.TopicPartition{Topic: o.Topic, Partition: o.Partition}] != nil && o.At >= 0 {
-				mine = append(mine, o)
+				mine[g] = append(mine[g], o)
 			}
 		})
-		if len(mine) == 0 {
-			continue
+		if len(mine[g]) > 0 {
+			withOffsets = append(withOffsets, g)
 		}
-		groups++
-		tgtOffs, err := s.tgt.adm.FetchOffsets(ctx, g)
+	}
+	groupsN = len(withOffsets)
+	tgtAll := s.tgt.adm.FetchManyOffsets(ctx, withOffsets...)
+	for _, g := range withOffsets {
+		r := tgtAll[g]
+		err := r.Err
 		if err == nil {
-			err = tgtOffs.Error()
+			err = r.Fetched.Error()
 		}
 		if err != nil {
 			c.fail(Failure{Group: g, Kind: "state", Message: fmt.Sprintf("cannot fetch the group's committed offsets on the target: %v", err)})
 			continue
 		}
-		for _, o := range mine {
+		for _, o := range mine[g] {
 			p := parts[offsetmap.TopicPartition{Topic: o.Topic, Partition: o.Partition}]
-			t, ok := tgtOffs.Lookup(p.tgtTopic, o.Partition)
+			t, ok := r.Fetched.Lookup(p.tgtTopic, o.Partition)
 			if !ok || t.At < 0 {
 				untranslated++
 				continue
@@ -91,7 +107,7 @@ func (s *session) groupOffsets(ctx context.Context, c *Check) (rows []groupRow, 
 		}
 		return a.p.tp.Partition < b.p.tp.Partition
 	})
-	return rows, groups, untranslated, nil
+	return rows, groupsN, untranslated, nil
 }
 
 // groups checks every translated group partition: the next record the group
