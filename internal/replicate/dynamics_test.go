@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -173,9 +175,30 @@ func TestRecordTooLargeStopsPartition(t *testing.T) {
 		recs = append(recs, &kgo.Record{Topic: topic, Partition: 0, Value: v}, &kgo.Record{Topic: topic, Partition: 1, Value: []byte("fine")})
 	}
 	produce(t, cl, recs...)
-	err := runUntilCaughtUp(t, migrationConfig(t, src, tgt, topic))
+	reg := prometheus.NewRegistry()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := replicate.New(migrationConfig(t, src, tgt, topic), nil, nil, replicate.NewMetrics(reg)).Run(ctx, replicate.Options{UntilCaughtUp: true})
 	if err == nil {
 		t.Fatal("run succeeded")
+	}
+	if n := testutil.ToFloat64(replicate.NewMetrics(nil).Errors.WithLabelValues("partition")); n != 0 {
+		t.Fatalf("a fresh metrics set counts %v", n)
+	}
+	mfs, gerr := reg.Gather()
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	counted := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "kmigrate_errors_total" {
+			for _, m := range mf.GetMetric() {
+				counted[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if counted["partition"] != 1 || len(counted) != 5 {
+		t.Errorf("kmigrate_errors_total = %v, want partition 1 and every kind present", counted)
 	}
 	want := fmt.Sprintf("source %s/0 offset 5: the record is 50000 bytes, more than target topic %s accepts", topic, topic)
 	if !strings.Contains(err.Error(), want) {

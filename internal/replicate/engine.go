@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -82,6 +83,9 @@ type Engine struct {
 	specs map[string]TopicSpec // by source topic
 	// deleted lists source topics that disappeared while being copied.
 	deleted map[string]bool
+	// anyFailed is raised when a partition fails, for the poll loop to report
+	// it and stop fetching it.
+	anyFailed atomic.Bool
 }
 
 // New builds an engine; Run connects.
@@ -418,7 +422,10 @@ func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []T
 					part.goal = o.Offset
 				}
 			}
-			part.metrics = e.metrics
+			part.metrics, part.anyFailed = e.metrics, &e.anyFailed
+			if part.Err() != nil && !part.reported {
+				e.anyFailed.Store(true) // failed while resuming
+			}
 			e.mu.Lock()
 			e.parts[tp] = part
 			e.mu.Unlock()
@@ -517,58 +524,55 @@ func (e *Engine) copyLoop(ctx context.Context) error {
 		if fetches.IsClientClosed() {
 			return nil
 		}
-		var failed map[string][]int32
 		fetches.EachError(func(t string, p int32, err error) {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 				return
 			}
 			e.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
-			if e.metrics != nil {
-				e.metrics.Errors.WithLabelValues("fetch").Inc()
-			}
+			e.metrics.countError("fetch")
 		})
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			if fp.Err != nil && len(fp.Records) == 0 {
 				return
 			}
-			tp := TP{Topic: fp.Topic, Partition: fp.Partition}
 			e.mu.RLock()
-			p := e.parts[tp]
+			p := e.parts[TP{Topic: fp.Topic, Partition: fp.Partition}]
 			e.mu.RUnlock()
-			if p == nil {
-				return
-			}
-			if err := e.copyPartition(ctx, p, fp.FetchPartition); err != nil {
-				if failed == nil {
-					failed = map[string][]int32{}
-				}
-				failed[tp.Topic] = append(failed[tp.Topic], tp.Partition)
-				e.event("error", tp.Topic, "partition %s stopped: %v", tp, err)
+			if p != nil {
+				e.copyPartition(ctx, p, fp.FetchPartition)
 			}
 		})
-		for _, p := range e.snapshotParts() {
-			if p.Err() != nil && !p.reported {
-				p.reported = true
-				if failed == nil {
-					failed = map[string][]int32{}
-				}
-				failed[p.tp.Topic] = append(failed[p.tp.Topic], p.tp.Partition)
-				e.event("error", p.tp.Topic, "partition %s stopped: %v", p.tp, p.Err())
-			}
+		if e.anyFailed.Swap(false) {
+			e.stopFailed()
 		}
-		if len(failed) > 0 {
-			e.src.RemoveConsumePartitions(failed)
+	}
+}
+
+// stopFailed reports the partitions that failed since the last call and stops
+// fetching them. A partition fails in the poll loop or in a produce promise; both
+// raise anyFailed, so the loop scans only when something happened.
+func (e *Engine) stopFailed() {
+	failed := map[string][]int32{}
+	for _, p := range e.snapshotParts() {
+		if err := p.Err(); err != nil && !p.reported {
+			p.reported = true
+			failed[p.tp.Topic] = append(failed[p.tp.Topic], p.tp.Partition)
+			e.event("error", p.tp.Topic, "partition %s stopped: %v", p.tp, err)
+			e.metrics.countError("partition")
 		}
+	}
+	if len(failed) > 0 {
+		e.src.RemoveConsumePartitions(failed)
 	}
 }
 
 // copyPartition handles one partition of a fetch: detects gaps and data lost to
 // retention, skips control records and produces the rest.
-func (e *Engine) copyPartition(ctx context.Context, p *partition, fp kgo.FetchPartition) error {
+func (e *Engine) copyPartition(ctx context.Context, p *partition, fp kgo.FetchPartition) {
 	p.mu.Lock()
 	if p.err != nil {
 		p.mu.Unlock()
-		return nil
+		return
 	}
 	p.srcHWM, p.srcLSO, p.srcLogStart = fp.HighWatermark, fp.LastStableOffset, fp.LogStartOffset
 	p.lastFetch = e.now()
@@ -602,7 +606,6 @@ func (e *Engine) copyPartition(ctx context.Context, p *partition, fp kgo.FetchPa
 		r.Topic = p.tgtTopic
 		produce = append(produce, r)
 	}
-	err := p.err
 	p.mu.Unlock()
 	for _, r := range produce {
 		if e.limiter != nil {
@@ -614,7 +617,6 @@ func (e *Engine) copyPartition(ctx context.Context, p *partition, fp kgo.FetchPa
 		r.Context = nil
 		e.tgt.Produce(context.Background(), r, p.onAck)
 	}
-	return err
 }
 
 // loseLocked records that source offsets [from, to) were deleted by retention
@@ -701,6 +703,7 @@ func (e *Engine) checkpointLoop(ctx context.Context) {
 		case <-t.C:
 			if err := e.checkpoint(ctx); err != nil && ctx.Err() == nil {
 				e.log.Warn("checkpoint failed; retrying at the next interval", "err", err)
+				e.metrics.countError("checkpoint")
 			}
 		}
 	}
@@ -755,6 +758,7 @@ func (e *Engine) discoveryLoop(ctx context.Context, st *state.State) {
 		case <-t.C:
 			if err := e.discover(ctx, st); err != nil && ctx.Err() == nil {
 				e.log.Warn("topic discovery failed; retrying at the next interval", "err", err)
+				e.metrics.countError("discovery")
 			}
 		}
 	}

@@ -22,7 +22,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kmigrate_errors_total",
-			Help: "Errors by kind: fetch, produce, checkpoint, partition (a partition stopped), discovery.",
+			Help: "Errors by kind: fetch, produce, checkpoint, discovery, partition (a partition stopped).",
 		}, []string{"kind"}),
 		LostRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kmigrate_source_records_lost_total",
@@ -41,7 +41,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.Errors, m.LostRecords, m.Checkpoints, m.Latency)
 	}
+	// Every kind exists from the start at 0, so that alerts on increase() see
+	// the first error.
+	for _, k := range errorKinds {
+		m.Errors.WithLabelValues(k)
+	}
 	return m
+}
+
+// errorKinds are the values of the kind label of kmigrate_errors_total.
+var errorKinds = []string{"fetch", "produce", "checkpoint", "discovery", "partition"}
+
+// countError counts an error of kind; a nil Metrics counts nothing.
+func (m *Metrics) countError(kind string) {
+	if m != nil {
+		m.Errors.WithLabelValues(kind).Inc()
+	}
 }
 
 var (

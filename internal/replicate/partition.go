@@ -40,6 +40,8 @@ type partition struct {
 	maxRecordBytes int64
 	onAck          func(*kgo.Record, error)
 	metrics        *Metrics // may be nil
+	// anyFailed is the engine's flag, raised when this partition fails.
+	anyFailed *atomic.Bool
 
 	copiedRecords atomic.Int64
 	copiedBytes   atomic.Int64
@@ -105,6 +107,9 @@ func failedPartition(tp TP, tgtTopic string, err error) *partition {
 func (p *partition) failLocked(err error) {
 	if p.err == nil {
 		p.err = err
+		if p.anyFailed != nil {
+			p.anyFailed.Store(true)
+		}
 	}
 }
 
@@ -133,6 +138,7 @@ func (p *partition) ack(r *kgo.Record, err error) {
 		return
 	}
 	if err != nil {
+		p.metrics.countError("produce")
 		p.failLocked(fmt.Errorf("write %s source offset %d to target %s[%d]: %w", p.tp, head.src, p.tgtTopic, p.tp.Partition, err))
 		return
 	}
