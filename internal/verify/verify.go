@@ -195,6 +195,8 @@ type session struct {
 	st       *state.State
 	topics   map[string]*topicInfo
 	parts    []*part
+	// activeSrc lists the selected source groups that have live members.
+	activeSrc map[string]bool
 }
 
 // open connects to both clusters, loads the state and lists the selected topics,
