@@ -121,11 +121,7 @@ pass every group_sync.interval until interrupted.`,
 
 // groupsPass runs one translation pass through the state stored on the target.
 func groupsPass(ctx context.Context, g *globals, commit bool) (*groups.Report, error) {
-	log, err := g.logger()
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := config.Load(g.configFile)
+	log, cfg, err := g.setup()
 	if err != nil {
 		return nil, err
 	}

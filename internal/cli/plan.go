@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/inventory"
 	"github.com/kmigrate/kmigrate/internal/kafka"
 )
@@ -61,11 +60,7 @@ one, 1 when a cluster could not be reached.`,
 			if err := out.validate(); err != nil {
 				return err
 			}
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			cfg, err := config.Load(g.configFile)
+			log, cfg, err := g.setup()
 			if err != nil {
 				return err
 			}

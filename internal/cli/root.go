@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kmigrate/kmigrate/internal/config"
 )
 
 // Streams are the standard streams a command uses.
@@ -77,6 +79,20 @@ func (g *globals) logger() (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(g.streams.Err, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: use text or json", g.logFormat)
+}
+
+// setup builds the logger and loads the configuration, the first two steps of
+// every command that talks to the clusters.
+func (g *globals) setup() (*slog.Logger, *config.Config, error) {
+	log, err := g.logger()
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := config.Load(g.configFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	return log, cfg, nil
 }
 
 // Run executes the command line args.

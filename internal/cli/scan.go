@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/inventory"
 	"github.com/kmigrate/kmigrate/internal/kafka"
 )
@@ -57,11 +56,7 @@ Exit status 0 when the scan completed, 1 when a cluster could not be reached.`,
 			if baseline != "" && role != kafka.Source {
 				return fmt.Errorf("--save-baseline: the baseline is a snapshot of the source; use it with --cluster source")
 			}
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			cfg, err := config.Load(g.configFile)
+			log, cfg, err := g.setup()
 			if err != nil {
 				return err
 			}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/kafka"
 	"github.com/kmigrate/kmigrate/internal/verify"
 )
@@ -47,11 +46,7 @@ interrupted. Exit status 1 when a partition failed or data was lost.`,
 			if err != nil {
 				return err
 			}
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			cfg, err := config.Load(g.configFile)
+			log, cfg, err := g.setup()
 			if err != nil {
 				return err
 			}

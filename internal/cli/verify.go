@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/kafka"
 	"github.com/kmigrate/kmigrate/internal/verify"
 )
@@ -55,11 +54,7 @@ every check passes, 1 otherwise.`,
 			if err != nil {
 				return err
 			}
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			cfg, err := config.Load(g.configFile)
+			log, cfg, err := g.setup()
 			if err != nil {
 				return err
 			}
