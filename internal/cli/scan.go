@@ -7,8 +7,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/inventory"
 	"github.com/kmigrate/kmigrate/internal/kafka"
+	"github.com/kmigrate/kmigrate/internal/progress"
 )
 
 func newScanCmd(g *globals) *cobra.Command {
@@ -56,14 +58,20 @@ Exit status 0 when the scan completed, 1 when a cluster could not be reached.`,
 			if baseline != "" && role != kafka.Source {
 				return fmt.Errorf("--save-baseline: the baseline is a snapshot of the source; use it with --cluster source")
 			}
-			log, cfg, err := g.setup()
+			// On standard error: standard output carries the report.
+			bar := progress.New(cmd.ErrOrStderr(), progress.Options{Title: "scan " + string(role), Unit: "requests"})
+			log, err := g.loggerWith(bar)
+			if err != nil {
+				return err
+			}
+			cfg, err := config.Load(g.configFile)
 			if err != nil {
 				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			cc := cfg.Source
-			opts := inventory.Options{Role: role, IncludeInternal: includeInternal}
+			opts := inventory.Options{Role: role, IncludeInternal: includeInternal, Progress: bar}
 			if role == kafka.Source {
 				opts.Topics, opts.Groups = &cfg.Topics, &cfg.Groups
 			} else {
@@ -79,6 +87,7 @@ Exit status 0 when the scan completed, 1 when a cluster could not be reached.`,
 				return err
 			}
 			snap, err := inventory.Scan(ctx, cl, opts)
+			bar.Finish()
 			if err != nil {
 				return err
 			}

@@ -6,7 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/kafka"
+	"github.com/kmigrate/kmigrate/internal/progress"
 	"github.com/kmigrate/kmigrate/internal/verify"
 )
 
@@ -54,12 +56,26 @@ every check passes, 1 otherwise.`,
 			if err != nil {
 				return err
 			}
-			log, cfg, err := g.setup()
+			opts := verify.Options{Mode: m, Samples: samples, Topics: filter, Seed: seed, Workers: workers}
+			var bar *progress.Bar
+			if m == verify.ModeFull {
+				// On standard error: standard output carries the report.
+				bar = progress.New(cmd.ErrOrStderr(), progress.Options{Title: "verify full", Unit: "records"})
+				opts.Progress = bar
+			}
+			log, err := g.loggerWith(bar)
+			if err != nil {
+				return err
+			}
+			cfg, err := config.Load(g.configFile)
 			if err != nil {
 				return err
 			}
 			v := verify.New(cfg, &kafka.Builder{Logger: log}, log)
-			rep, err := v.Verify(cmd.Context(), verify.Options{Mode: m, Samples: samples, Topics: filter, Seed: seed, Workers: workers})
+			rep, err := v.Verify(cmd.Context(), opts)
+			if bar != nil {
+				bar.Finish()
+			}
 			if err != nil {
 				return fmt.Errorf("verify migration %s: %w", cfg.Migration, err)
 			}

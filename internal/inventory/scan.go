@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -37,6 +38,9 @@ type Options struct {
 	SkipCluster bool
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Progress, when set, is told how many of the scan's requests (sections:
+	// configs, offsets, log dirs, groups, ...) are done out of how many.
+	Progress interface{ Set(done, total int64) }
 }
 
 func (o *Options) now() time.Time {
@@ -70,16 +74,23 @@ func Scan(ctx context.Context, cl *kgo.Client, opts Options) (*Snapshot, error) 
 	}
 	s.pickTopics(metas)
 
-	var wg sync.WaitGroup
-	wg.Go(func() { s.describeCluster(ctx) })
-	wg.Go(func() { s.describeConfigs(ctx) })
-	wg.Go(func() { s.listAllOffsets(ctx) })
-	wg.Go(func() { s.describeLogDirs(ctx) })
-	wg.Go(func() { s.describeProducers(ctx) })
-	wg.Go(func() { s.scanGroups(ctx) })
+	sections := []func(context.Context){s.describeCluster, s.describeConfigs, s.listAllOffsets, s.describeLogDirs, s.describeProducers, s.scanGroups}
 	if !opts.SkipCluster {
-		wg.Go(func() { s.describeQuorum(ctx) })
-		wg.Go(func() { s.describeACLs(ctx) })
+		sections = append(sections, s.describeQuorum, s.describeACLs)
+	}
+	var wg sync.WaitGroup
+	var done atomic.Int64
+	total := int64(len(sections))
+	if opts.Progress != nil {
+		opts.Progress.Set(0, total)
+	}
+	for _, section := range sections {
+		wg.Go(func() {
+			section(ctx)
+			if n := done.Add(1); opts.Progress != nil {
+				opts.Progress.Set(n, total)
+			}
+		})
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {

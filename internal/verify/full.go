@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -101,6 +102,14 @@ func (s *session) full(ctx context.Context, opts Options) (*fullResult, error) {
 		return hs
 	}
 	srcH, tgtH := hashers(), hashers()
+	var total int64
+	for _, sp := range tgtSpans {
+		total += max(0, sp.to-sp.from)
+	}
+	var hashed atomic.Int64
+	if opts.Progress != nil {
+		opts.Progress.Set(0, total)
+	}
 	start := time.Now()
 	var srcErr, tgtErr error
 	var wg sync.WaitGroup
@@ -132,6 +141,9 @@ func (s *session) full(ctx context.Context, opts Options) (*fullResult, error) {
 			d := tgtD[i]
 			for _, r := range recs {
 				d.add(r.Offset, tgtH[w].Record(r), recordBytes(r))
+			}
+			if n := hashed.Add(int64(len(recs))); opts.Progress != nil {
+				opts.Progress.Set(n, total)
 			}
 			return nil
 		})

@@ -66,6 +66,14 @@ type Options struct {
 	// 4096. Smaller chunks make locating a divergence cheaper and the first
 	// pass a little slower.
 	ChunkRecords int
+	// Progress, when set, is told how many target records full mode has hashed
+	// out of how many (a progress bar, for example). Safe to call concurrently.
+	Progress Reporter
+}
+
+// Reporter receives the progress of long work: done out of total.
+type Reporter interface {
+	Set(done, total int64)
 }
 
 func (o *Options) defaults() {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -739,5 +740,34 @@ func TestMovingGroupIsNoted(t *testing.T) {
 	assertPass(t, rep)
 	if c := check(t, rep, verify.CheckGroups); c.Checked != 1 || strings.Contains(strings.Join(c.Notes, "\n"), "still consuming") {
 		t.Errorf("after the consumer stopped: checked %d, notes %v", c.Checked, c.Notes)
+	}
+}
+
+// progressRecorder keeps the last progress a verification reported.
+type progressRecorder struct {
+	mu          sync.Mutex
+	done, total int64
+	calls       int
+}
+
+func (p *progressRecorder) Set(done, total int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done, p.total, p.calls = done, total, p.calls+1
+}
+
+// TestFullReportsProgress checks that full mode tells its progress reporter how
+// many target records it hashed, ending at the total.
+func TestFullReportsProgress(t *testing.T) {
+	src, tgt := clusters(t)
+	topic := kafkatest.UniqueName(t, "progress")
+	kafkatest.CreateTopic(t, src, topic, 2, nil)
+	kafkatest.Produce(t, manual(t, src), append(records(topic, 0, 300), records(topic, 1, 200)...)...)
+	cfg := kafkatest.MigrationConfig(t, src, tgt, topic)
+	migrate(t, cfg)
+	rec := &progressRecorder{}
+	assertPass(t, run(t, cfg, verify.Options{Mode: verify.ModeFull, Progress: rec}))
+	if rec.done != 500 || rec.total != 500 || rec.calls < 2 {
+		t.Errorf("progress ended at %d of %d after %d calls, want 500 of 500", rec.done, rec.total, rec.calls)
 	}
 }
