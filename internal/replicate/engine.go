@@ -128,12 +128,16 @@ func (e *Engine) Run(ctx context.Context, opts Options) error {
 	}
 	defer lock.release()
 	ctx, stopCopy := context.WithCancelCause(ctx)
-	defer stopCopy(nil)
-	go func() {
+	var keeper sync.WaitGroup
+	keeper.Go(func() {
 		if err := lock.keep(ctx); err != nil {
 			e.event("error", "", "%v: stopping at once", err)
 			stopCopy(err)
 		}
+	})
+	defer func() {
+		stopCopy(nil)
+		keeper.Wait()
 	}()
 
 	st, err := e.store.Load(ctx)

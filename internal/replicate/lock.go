@@ -53,7 +53,6 @@ type writerLock struct {
 	info       memberInfo
 	memberID   string
 	generation int32
-	lost       chan struct{}
 }
 
 // acquireLock joins the writer group. If another live process holds it, it waits
@@ -61,7 +60,7 @@ type writerLock struct {
 // then refuses with an error naming it.
 func acquireLock(ctx context.Context, cl *kgo.Client, group string, wait time.Duration) (*writerLock, error) {
 	host, _ := os.Hostname()
-	l := &writerLock{cl: cl, group: group, info: memberInfo{Host: host, PID: os.Getpid(), Started: time.Now()}, lost: make(chan struct{})}
+	l := &writerLock{cl: cl, group: group, info: memberInfo{Host: host, PID: os.Getpid(), Started: time.Now()}}
 	deadline := time.Now().Add(wait)
 	for {
 		others, err := l.members(ctx)
@@ -188,8 +187,8 @@ func (l *writerLock) checkAlone(ctx context.Context) error {
 	return nil
 }
 
-// keep heartbeats until ctx is done; it closes l.lost and returns ErrLockLost if
-// the membership is lost or an older process turns out to hold the group.
+// keep heartbeats until ctx is done; it returns ErrLockLost if the membership is
+// lost or an older process turns out to hold the group.
 func (l *writerLock) keep(ctx context.Context) error {
 	t := time.NewTicker(lockHeartbeat)
 	defer t.Stop()
@@ -225,7 +224,6 @@ func (l *writerLock) keep(ctx context.Context) error {
 		case !errors.Is(err, kerr.UnknownMemberID) && !errors.Is(err, kerr.IllegalGeneration) && time.Since(lastOK) < lockSession/2:
 			continue // a transient error: the session has not expired
 		}
-		close(l.lost)
 		return fmt.Errorf("%w (group %s): %v", ErrLockLost, l.group, err)
 	}
 }
