@@ -64,6 +64,15 @@ func acquireLock(ctx context.Context, cl *kgo.Client, group string, wait time.Du
 	deadline := time.Now().Add(wait)
 	for {
 		others, err := l.members(ctx)
+		if err != nil && kerr.IsRetriable(err) && time.Now().Before(deadline) {
+			// A new cluster's group coordinator may still be loading.
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(250 * time.Millisecond):
+			}
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -144,7 +153,10 @@ func (l *writerLock) join(ctx context.Context) error {
 		case errors.Is(err, kerr.UnknownMemberID) && attempt < 3:
 			l.memberID = ""
 			continue
-		case errors.Is(err, kerr.RebalanceInProgress) && attempt < 10:
+		case (errors.Is(err, kerr.RebalanceInProgress) || kerr.IsRetriable(err)) && attempt < 20:
+			if !errors.Is(err, kerr.RebalanceInProgress) {
+				time.Sleep(250 * time.Millisecond) // the coordinator is loading or moving
+			}
 			continue
 		case err != nil:
 			return fmt.Errorf("join writer group %s: %w", l.group, err)

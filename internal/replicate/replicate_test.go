@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/goleak"
 
 	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/kafka"
@@ -121,9 +122,12 @@ func TestCopyIsExact(t *testing.T) {
 	}
 
 	cfg := migrationConfig(t, src, tgt, topic)
+	running := goleak.IgnoreCurrent()
 	if err := runUntilCaughtUp(t, cfg); err != nil {
 		t.Fatal(err)
 	}
+	// Run leaves nothing behind: clients, loops and the lock's heartbeat end.
+	goleak.VerifyNone(t, running)
 	want := readAll(t, src, topic)
 	if n := len(want[0]); n != 60 {
 		t.Fatalf("partition 0 should hold 60 records after DeleteRecords, has %d", n)
