@@ -174,9 +174,9 @@ type Replication struct {
 	// second); 0 means no limit.
 	MaxBytesPerSecond int64 `yaml:"max_bytes_per_second"`
 	// FetchMaxBytes bounds one fetch response; the records waiting for the
-	// target are bounded at twice this, so it sets the memory used. Default 16 MiB.
+	// target are bounded at twice this, so it sets the memory used. Default 8 MiB.
 	FetchMaxBytes int32 `yaml:"fetch_max_bytes"`
-	// FetchMaxPartitionBytes bounds one partition in a fetch. Default 2 MiB.
+	// FetchMaxPartitionBytes bounds one partition in a fetch. Default 1 MiB.
 	FetchMaxPartitionBytes int32 `yaml:"fetch_max_partition_bytes"`
 	// BatchMaxBytes bounds one produced record batch. Default 1 MiB.
 	BatchMaxBytes int32 `yaml:"batch_max_bytes"`

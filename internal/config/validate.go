@@ -18,8 +18,8 @@ const (
 	DefaultCompression            = "lz4"
 	DefaultDiscoveryInterval      = 30 * time.Second
 	DefaultCheckpointInterval     = time.Second
-	DefaultFetchMaxBytes          = 16 << 20
-	DefaultFetchMaxPartitionBytes = 2 << 20
+	DefaultFetchMaxBytes          = 8 << 20
+	DefaultFetchMaxPartitionBytes = 1 << 20
 	DefaultBatchMaxBytes          = 1 << 20
 	DefaultLinger                 = 5 * time.Millisecond
 	DefaultMaxOffsetMapRuns       = 100000
