@@ -415,3 +415,47 @@ func TestBehindRetentionFlagged(t *testing.T) {
 		t.Errorf("the group resumed on the target at %q, want r50 (the first record the source still had)", got.value)
 	}
 }
+
+// TestGroupAtTheEndLandsAtTheTargetEnd commits a group at the end of a fully
+// copied partition and on an empty partition whose log start moved: both
+// translate exactly to the end of the target partition.
+func TestGroupAtTheEndLandsAtTheTargetEnd(t *testing.T) {
+	src, tgt := clusters(t)
+	topic := kafkatest.UniqueName(t, "end")
+	kafkatest.CreateTopic(t, src, topic, 2, nil)
+	cl := src.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var recs []*kgo.Record
+	for i := range 30 {
+		recs = append(recs, &kgo.Record{Topic: topic, Partition: int32(i % 2), Value: []byte(fmt.Sprint(i))})
+	}
+	kafkatest.Produce(t, cl, recs...)
+	ctx := context.Background()
+	// Partition 1 is emptied: its log start is its end, 15.
+	del := kadm.Offsets{}
+	del.Add(kadm.Offset{Topic: topic, Partition: 1, At: 15})
+	if _, err := src.Admin(t).DeleteRecords(ctx, del); err != nil {
+		t.Fatal(err)
+	}
+	group := kafkatest.UniqueName(t, "done")
+	o := kadm.Offsets{}
+	o.Add(kadm.Offset{Topic: topic, Partition: 0, At: 15, LeaderEpoch: -1})
+	o.Add(kadm.Offset{Topic: topic, Partition: 1, At: 15, LeaderEpoch: -1})
+	if err := src.Admin(t).CommitAllOffsets(ctx, group, o); err != nil {
+		t.Fatal(err)
+	}
+	m := startMigration(t, src, tgt, "", topic)
+	m.syncUntil(t, group, topic, groups.InSync)
+	rep, err := m.syncer.Pass(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Rows {
+		if r.Group != group {
+			continue
+		}
+		want := map[int32]int64{0: 15, 1: 0}[r.Partition]
+		if r.Status != groups.InSync || r.Translated != want || r.TargetCommitted != want || r.TargetEnd != want || r.Kind != "exact" {
+			t.Errorf("partition %d: %+v, want in-sync exactly at the target end %d", r.Partition, r, want)
+		}
+	}
+}
