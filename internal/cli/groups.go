@@ -135,6 +135,7 @@ func groupsPass(ctx context.Context, g *globals, commit bool) (*groups.Report, e
 		return nil, err
 	}
 	syncer := groups.NewSyncer(cfg, log, env.src, env.tgt, groups.NewStateTranslator(cfg, st), nil)
+	defer syncer.Close()
 	return syncer.Pass(ctx, commit)
 }
 

@@ -138,6 +138,7 @@ func (rt *migration) run(ctx context.Context, opts replicate.Options) error {
 			}
 			defer env.close()
 			syncer = groups.NewSyncer(rt.cfg, rt.log, env.src, env.tgt, rt.engine, rt.groupMetrics)
+			defer syncer.Close()
 			rt.feed.SetGroups(syncer)
 			syncDone = make(chan struct{})
 			go func() {

@@ -137,6 +137,10 @@ type Syncer struct {
 	metrics *Metrics
 	// workers bounds concurrent commits.
 	workers int
+	// committers are extra target clients for commits. A broker handles the
+	// requests of one connection one at a time, so commits to many groups go
+	// faster over several connections. Made on the first pass that commits.
+	committers []*kgo.Client
 
 	mu   sync.Mutex
 	last *Report
@@ -382,13 +386,15 @@ func (s *Syncer) commit(ctx context.Context, rep *Report, commits map[string]kad
 		}
 		return
 	}
+	clients := s.commitClients(len(commits))
 	groups := make(chan string)
 	results := make(chan result)
 	var wg sync.WaitGroup
-	for range min(s.workers, len(commits)) {
+	for w := range min(s.workers, len(commits)) {
+		cl := clients[w%len(clients)]
 		wg.Go(func() {
 			for g := range groups {
-				resp, err := s.commitGroup(ctx, g, commits[g], ids)
+				resp, err := s.commitGroup(ctx, cl, g, commits[g], ids)
 				results <- result{g, resp, err}
 			}
 		})
@@ -427,6 +433,38 @@ func (s *Syncer) commit(ctx context.Context, rep *Report, commits map[string]kad
 	}
 }
 
+// maxCommitters bounds the extra connections a pass opens for commits.
+const maxCommitters = 8
+
+// commitClients returns the clients to commit n groups with: the target client
+// alone for a few groups, else up to maxCommitters copies of it, made once.
+func (s *Syncer) commitClients(n int) []*kgo.Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n < 50 {
+		return []*kgo.Client{s.tgtCl}
+	}
+	for len(s.committers) < maxCommitters-1 {
+		cl, err := kgo.NewClient(s.tgtCl.Opts()...)
+		if err != nil {
+			break // the target client's options built a client before: not expected
+		}
+		s.committers = append(s.committers, cl)
+	}
+	return append([]*kgo.Client{s.tgtCl}, s.committers...)
+}
+
+// Close releases the extra connections of commits; the clients given to
+// NewSyncer stay open.
+func (s *Syncer) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, cl := range s.committers {
+		cl.Close()
+	}
+	s.committers = nil
+}
+
 // topicIDs returns the target topic ids of the topics in commits.
 func (s *Syncer) topicIDs(ctx context.Context, commits map[string]kadm.Offsets) (map[string][16]byte, error) {
 	seen := map[string]bool{}
@@ -451,7 +489,7 @@ func (s *Syncer) topicIDs(ctx context.Context, commits map[string]kadm.Offsets) 
 // commitGroup commits offsets to a target group as a non-member (generation
 // -1, no member id): the coordinator accepts that only from a group with no
 // active members, which is the rule kmigrate wants.
-func (s *Syncer) commitGroup(ctx context.Context, group string, os kadm.Offsets, ids map[string][16]byte) (kadm.OffsetResponses, error) {
+func (s *Syncer) commitGroup(ctx context.Context, cl *kgo.Client, group string, os kadm.Offsets, ids map[string][16]byte) (kadm.OffsetResponses, error) {
 	req := kmsg.NewPtrOffsetCommitRequest()
 	req.Group = group
 	for t, ps := range os {
@@ -467,7 +505,7 @@ func (s *Syncer) commitGroup(ctx context.Context, group string, os kadm.Offsets,
 		}
 		req.Topics = append(req.Topics, rt)
 	}
-	resp, err := req.RequestWith(ctx, s.tgtCl)
+	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		return nil, err
 	}

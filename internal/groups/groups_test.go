@@ -165,6 +165,7 @@ func startMigration(t *testing.T, src, tgt *kafkatest.Cluster, keepWriting strin
 		t.Fatal("engine did not start")
 	}
 	s := groups.NewSyncer(cfg, nil, src.Client(t), tgt.Client(t), e, nil)
+	t.Cleanup(s.Close)
 	return &migration{cfg: cfg, engine: e, syncer: s}
 }
 

@@ -81,6 +81,7 @@ func BenchmarkPass1000Groups100Partitions(b *testing.B) {
 		b.Fatal(err)
 	}
 	s := groups.NewSyncer(cfg, nil, src.Client(b), tgt.Client(b), shiftTranslator{topic: topic, end: 1 << 40}, nil)
+	defer s.Close()
 	b.ResetTimer()
 	var rep *groups.Report
 	for i := 0; i < b.N; i++ {
