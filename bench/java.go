@@ -37,7 +37,7 @@ func newJavaEnv(ctx context.Context) (*javaEnv, error) {
 		return nil, fmt.Errorf("find kafka jars: %w", err)
 	}
 	j := &javaEnv{libs: libs, log4j: filepath.Join(filepath.Dir(libs), "log4j2.properties")}
-	if j.java, err = javaBin(); err != nil {
+	if j.java, err = kafkatest.JavaBin(); err != nil {
 		return nil, err
 	}
 	// The archive the test harness made for the brokers also holds the client and
@@ -46,26 +46,6 @@ func newJavaEnv(ctx context.Context) (*javaEnv, error) {
 		j.cds = m[0]
 	}
 	return j, nil
-}
-
-// javaBin finds java: $JAVA_HOME/bin/java, then Debian's Java 17, then PATH, as
-// the test harness does.
-func javaBin() (string, error) {
-	if h := os.Getenv("JAVA_HOME"); h != "" {
-		p := filepath.Join(h, "bin", "java")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	const debian = "/usr/lib/jvm/java-17-openjdk-amd64/bin/java"
-	if _, err := os.Stat(debian); err == nil {
-		return debian, nil
-	}
-	p, err := exec.LookPath("java")
-	if err != nil {
-		return "", fmt.Errorf("find java: %w", err)
-	}
-	return p, nil
 }
 
 // jvmFlags returns the JVM flags of a tool with the given heap.

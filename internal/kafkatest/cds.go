@@ -25,7 +25,7 @@ import (
 // cdsPaths returns the archive path for the JDK in use, and the marker that records
 // a failed training so that it is not retried on every start.
 func cdsPaths(k *kafkaDist) (archive, failed string, err error) {
-	java, err := javaBin()
+	java, err := JavaBin()
 	if err != nil {
 		return "", "", err
 	}

@@ -52,8 +52,8 @@ func jvmArgs(heap string, k *kafkaDist, logDir string) []string {
 	return append(args, "-cp", filepath.Join(k.Libs, "*"))
 }
 
-// javaBin finds java: $JAVA_HOME/bin/java, then Debian's Java 17, then PATH.
-func javaBin() (string, error) {
+// JavaBin finds java: $JAVA_HOME/bin/java, then Debian's Java 17, then PATH.
+func JavaBin() (string, error) {
 	if h := os.Getenv("JAVA_HOME"); h != "" {
 		p := filepath.Join(h, "bin", "java")
 		if _, err := os.Stat(p); err == nil {
@@ -182,7 +182,7 @@ func spawn(dir, logFile string, name string, args ...string) (int, error) {
 // runTool runs a Java main class to completion and returns its standard output; on
 // failure the error carries the tail of its standard error.
 func runTool(ctx context.Context, k *kafkaDist, env []string, mainClass string, args ...string) ([]byte, error) {
-	java, err := javaBin()
+	java, err := JavaBin()
 	if err != nil {
 		return nil, err
 	}

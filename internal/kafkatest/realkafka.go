@@ -427,7 +427,7 @@ func (c *Cluster) format(ctx context.Context) error {
 
 // spawnNode starts node n. c.mu must be held.
 func (c *Cluster) spawnNode(n *Node) error {
-	java, err := javaBin()
+	java, err := JavaBin()
 	if err != nil {
 		return err
 	}
