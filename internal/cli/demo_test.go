@@ -7,33 +7,16 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/kmigrate/kmigrate/internal/kafkatest"
 )
-
-// lockedBuffer is a bytes buffer safe to read while a command writes to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestDemo runs `kmigrate demo` as a script would: no server, a short live
 // phase. It must pass, say so, and take well under a minute.
 func TestDemo(t *testing.T) {
-	var out, errOut lockedBuffer
+	var out, errOut kafkatest.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -71,7 +54,7 @@ func TestDemo(t *testing.T) {
 // checks what an operator and a scraper see while it runs, then the JSON
 // summary.
 func TestDemoServesDashboard(t *testing.T) {
-	var out, story lockedBuffer
+	var out, story kafkatest.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	done := make(chan error, 1)

@@ -14,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kmigrate/kmigrate/internal/kafkatest"
 )
 
 // TestRunUntilCaughtUpProgress runs `kmigrate run --until-caught-up` on two
@@ -52,7 +54,7 @@ func TestRunUntilCaughtUpProgress(t *testing.T) {
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var out, errOut lockedBuffer
+	var out, errOut kafkatest.SyncBuffer
 	err = Run(ctx, []string{"run", "-c", file, "--until-caught-up"}, Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
 	logs := errOut.String()
 	if code := ExitCode(err, io.Discard); code != 0 {

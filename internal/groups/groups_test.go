@@ -243,24 +243,13 @@ func TestConsumerResumesAtNextRecord(t *testing.T) {
 
 	// Transactional: committed and aborted transactions.
 	tx := src.Client(t, kgo.TransactionalID(kafkatest.UniqueName(t, "tx")))
-	for i := range 12 {
-		if err := tx.BeginTransaction(); err != nil {
-			t.Fatal(err)
-		}
+	kafkatest.ProduceTransactions(t, tx, 12, func(i int) bool { return i%2 == 1 }, func(i int) []*kgo.Record {
+		var recs []*kgo.Record
 		for j := range 10 {
-			tx.Produce(ctx, &kgo.Record{Topic: txn, Key: []byte(fmt.Sprintf("t%d-%d", i, j)), Value: []byte(fmt.Sprintf("txn-%d-%d", i, j))}, nil)
+			recs = append(recs, &kgo.Record{Topic: txn, Key: []byte(fmt.Sprintf("t%d-%d", i, j)), Value: []byte(fmt.Sprintf("txn-%d-%d", i, j))})
 		}
-		if err := tx.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-		end := kgo.TryCommit
-		if i%2 == 1 {
-			end = kgo.TryAbort
-		}
-		if err := tx.EndTransaction(ctx, end); err != nil {
-			t.Fatal(err)
-		}
-	}
+		return recs
+	})
 
 	// A real consumer reads part of each topic on the source and commits.
 	group := kafkatest.UniqueName(t, "app")

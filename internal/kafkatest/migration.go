@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,4 +111,52 @@ func ReadAll(t testing.TB, c *Cluster, topic string) map[int32][]*kgo.Record {
 		return nil
 	})
 	return out
+}
+
+// ProduceTransactions writes n transactions through cl, which must have a
+// transactional id: transaction i holds records(i) and is aborted when abort(i)
+// is true, committed otherwise. Aborted transactions leave records and markers
+// that a read_committed reader skips: gaps in the offsets.
+func ProduceTransactions(t testing.TB, cl *kgo.Client, n int, abort func(i int) bool, records func(i int) []*kgo.Record) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range n {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatalf("begin transaction %d: %v", i, err)
+		}
+		for _, r := range records(i) {
+			cl.Produce(ctx, r, nil)
+		}
+		if err := cl.Flush(ctx); err != nil {
+			t.Fatalf("flush transaction %d: %v", i, err)
+		}
+		end := kgo.TryCommit
+		if abort(i) {
+			end = kgo.TryAbort
+		}
+		if err := cl.EndTransaction(ctx, end); err != nil {
+			t.Fatalf("end transaction %d: %v", i, err)
+		}
+	}
+}
+
+// SyncBuffer is a text buffer that a process or goroutine may write while a test
+// reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns everything written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

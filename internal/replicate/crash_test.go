@@ -101,25 +101,13 @@ func TestKillNineResumesExactly(t *testing.T) {
 	}
 	produce(t, cl, recs...)
 	txCl := src.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.TransactionalID(kafkatest.UniqueName(t, "tx")))
-	ctx := context.Background()
-	for i := range 30 {
-		if err := txCl.BeginTransaction(); err != nil {
-			t.Fatal(err)
-		}
+	kafkatest.ProduceTransactions(t, txCl, 30, func(i int) bool { return i%3 == 1 }, func(i int) []*kgo.Record {
+		var recs []*kgo.Record
 		for j := range 50 {
-			txCl.Produce(ctx, &kgo.Record{Topic: txn, Key: []byte(fmt.Sprintf("%d-%d", i, j)), Value: value}, nil)
+			recs = append(recs, &kgo.Record{Topic: txn, Key: []byte(fmt.Sprintf("%d-%d", i, j)), Value: value})
 		}
-		if err := txCl.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-		commit := kgo.TryCommit
-		if i%3 == 1 {
-			commit = kgo.TryAbort
-		}
-		if err := txCl.EndTransaction(ctx, commit); err != nil {
-			t.Fatal(err)
-		}
-	}
+		return recs
+	})
 
 	// 400 kB/s: the copy of ~7.5 MB takes long enough to be killed mid-way.
 	cfgPath := writeConfig(t, kafkatest.UniqueName(t, "crash"), src, tgt, `replication:
@@ -169,9 +157,9 @@ func TestKillNineResumesExactly(t *testing.T) {
 }
 
 // startRun starts `kmigrate run` and returns it with its combined output.
-func startRun(t *testing.T, bin, cfgPath string, args ...string) (*exec.Cmd, *syncBuffer) {
+func startRun(t *testing.T, bin, cfgPath string, args ...string) (*exec.Cmd, *kafkatest.SyncBuffer) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &kafkatest.SyncBuffer{}
 	cmd := exec.Command(bin, append([]string{"run", "-c", cfgPath}, args...)...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -184,24 +172,6 @@ func startRun(t *testing.T, bin, cfgPath string, args ...string) (*exec.Cmd, *sy
 		}
 	})
 	return cmd, out
-}
-
-// syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestSecondRunRefused starts two `kmigrate run` processes of one migration: the

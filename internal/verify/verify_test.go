@@ -241,7 +241,6 @@ func TestCleanMigrationPassesEveryCheck(t *testing.T) {
 		"cleanup.policy": "compact", "segment.ms": "100", "min.cleanable.dirty.ratio": "0.001", "delete.retention.ms": "3600000",
 	})
 	cl := manual(t, src)
-	ctx := context.Background()
 
 	var recs []*kgo.Record
 	for p := range int32(3) {
@@ -254,24 +253,13 @@ func TestCleanMigrationPassesEveryCheck(t *testing.T) {
 
 	// Transactions, one in three aborted: gaps in the source offsets.
 	txCl := src.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.TransactionalID(kafkatest.UniqueName(t, "tx")))
-	for i := range 12 {
-		if err := txCl.BeginTransaction(); err != nil {
-			t.Fatal(err)
-		}
+	kafkatest.ProduceTransactions(t, txCl, 12, func(i int) bool { return i%3 == 1 }, func(i int) []*kgo.Record {
+		var recs []*kgo.Record
 		for j := range 20 {
-			txCl.Produce(ctx, &kgo.Record{Topic: txn, Key: []byte(fmt.Sprintf("%d-%d", i, j)), Value: []byte("v")}, nil)
+			recs = append(recs, &kgo.Record{Topic: txn, Key: []byte(fmt.Sprintf("%d-%d", i, j)), Value: []byte("v")})
 		}
-		if err := txCl.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-		end := kgo.TryCommit
-		if i%3 == 1 {
-			end = kgo.TryAbort
-		}
-		if err := txCl.EndTransaction(ctx, end); err != nil {
-			t.Fatal(err)
-		}
-	}
+		return recs
+	})
 
 	// Compacted: hot keys rewritten, some deleted, until the cleaner has left
 	// holes.
@@ -641,24 +629,13 @@ func TestCoarsenedMapStillVerifies(t *testing.T) {
 	kafkatest.CreateTopic(t, src, topic, 1, nil)
 	ctx := context.Background()
 	txCl := src.Client(t, kgo.TransactionalID(kafkatest.UniqueName(t, "tx")))
-	for i := range 30 {
-		if err := txCl.BeginTransaction(); err != nil {
-			t.Fatal(err)
-		}
+	kafkatest.ProduceTransactions(t, txCl, 30, func(i int) bool { return i%3 == 1 }, func(i int) []*kgo.Record {
+		var recs []*kgo.Record
 		for j := range 10 {
-			txCl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(fmt.Sprintf("%d-%d", i, j)), Value: []byte("v"), Timestamp: base}, nil)
+			recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(fmt.Sprintf("%d-%d", i, j)), Value: []byte("v"), Timestamp: base})
 		}
-		if err := txCl.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-		end := kgo.TryCommit
-		if i%3 == 1 {
-			end = kgo.TryAbort
-		}
-		if err := txCl.EndTransaction(ctx, end); err != nil {
-			t.Fatal(err)
-		}
-	}
+		return recs
+	})
 	group := kafkatest.UniqueName(t, "g")
 	commit(t, src, group, topic, map[int32]int64{0: 100}) // inside the segment
 	cfg := kafkatest.MigrationConfig(t, src, tgt, topic)
