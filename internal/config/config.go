@@ -236,11 +236,6 @@ type Duration struct {
 // GroupSyncEnabled reports whether group translation runs.
 func (g GroupSync) GroupSyncEnabled() bool { return g.Enabled == nil || *g.Enabled }
 
-// TargetTopic maps a source topic name to its target name.
-func (r Replication) TargetTopic(source string) string {
-	return r.TopicPrefix + source + r.TopicSuffix
-}
-
 // Match reports whether name is selected.
 func (s *Selection) Match(name string) bool {
 	if len(s.include) > 0 || len(s.Include) > 0 {

@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"sort"
 	"sync"
 	"time"
@@ -34,6 +33,7 @@ import (
 
 	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/offsetmap"
+	"github.com/kmigrate/kmigrate/internal/scope"
 )
 
 // Status of one group partition.
@@ -155,18 +155,8 @@ func NewSyncer(cfg *config.Config, log *slog.Logger, src, tgt *kgo.Client, tr Tr
 	return &Syncer{cfg: cfg, log: log, src: kadm.NewClient(src), tgt: kadm.NewClient(tgt), tgtCl: tgt, tr: tr, metrics: metrics, workers: 32}
 }
 
-// builtinExcluded are groups never translated: kmigrate's own, Kafka-internal
-// names, and the internal groups of MirrorMaker 2 and Confluent components.
-var builtinExcluded = regexp.MustCompile(`^(kmigrate[.-].*|__.*|_confluent.*|.*-mm2|mm2-.*)$`)
-
-// Selected reports whether a source group is translated.
-func (s *Syncer) Selected(group string) bool { return Selected(&s.cfg.Groups, group) }
-
-// Selected reports whether a source group is translated under the selection:
-// kmigrate's own, Kafka-internal and MirrorMaker 2's groups never are.
-func Selected(sel *config.Selection, group string) bool {
-	return !builtinExcluded.MatchString(group) && sel.Match(group)
-}
+// Selected reports whether a source group is translated (package scope's rule).
+func (s *Syncer) Selected(group string) bool { return scope.Group(&s.cfg.Groups, group) }
 
 // Last returns the report of the latest pass, nil before the first.
 func (s *Syncer) Last() *Report {

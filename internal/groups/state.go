@@ -3,6 +3,7 @@ package groups
 import (
 	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/offsetmap"
+	"github.com/kmigrate/kmigrate/internal/scope"
 	"github.com/kmigrate/kmigrate/internal/state"
 )
 
@@ -39,5 +40,5 @@ func (t *StateTranslator) TargetTopic(source string) (string, bool) {
 	if !t.topics[source] {
 		return "", false
 	}
-	return t.cfg.Replication.TargetTopic(source), true
+	return scope.TargetTopic(t.cfg.Replication, source), true
 }

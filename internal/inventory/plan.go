@@ -17,7 +17,7 @@ import (
 
 	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/kafka"
-	"github.com/kmigrate/kmigrate/internal/replicate"
+	"github.com/kmigrate/kmigrate/internal/scope"
 	"github.com/kmigrate/kmigrate/internal/state"
 )
 
@@ -265,7 +265,7 @@ type planner struct {
 	plan         *Plan
 
 	// specs are the target specs of the readable selected topics, by source.
-	specs map[string]replicate.TopicSpec
+	specs map[string]scope.TopicSpec
 	// tgtConfigs are the effective configs of existing target topics.
 	tgtConfigs map[string]map[string]string
 	// tgtOverrides are the topic-level overrides of existing target topics.
@@ -303,11 +303,11 @@ func (p *planner) run(ctx context.Context, tgtBrokers int) error {
 		}
 		details[t.Name] = d
 	}
-	specs, err := replicate.PlanTopics(ctx, kadm.NewClient(p.o.Source), details, p.cfg, tgtBrokers)
+	specs, err := scope.Specs(ctx, kadm.NewClient(p.o.Source), details, p.cfg, tgtBrokers)
 	if err != nil {
 		return fmt.Errorf("plan target topics: %w", err)
 	}
-	p.specs = map[string]replicate.TopicSpec{}
+	p.specs = map[string]scope.TopicSpec{}
 	for _, s := range specs {
 		p.specs[s.Source] = s
 	}
@@ -351,7 +351,7 @@ func (p *planner) checkSource(ctx context.Context) map[string]bool {
 	// or hidden from this principal.
 	var names []string
 	for _, n := range literals(p.cfg.Topics.Include) {
-		if _, seen := p.src.metas[n]; !seen && replicate.Selectable(n) && p.cfg.Topics.Match(n) {
+		if _, seen := p.src.metas[n]; !seen && scope.Topic(&p.cfg.Topics, n) {
 			names = append(names, n)
 		}
 	}
@@ -389,7 +389,7 @@ func (p *planner) checkSource(ctx context.Context) map[string]bool {
 	}
 	var groups []string
 	for _, n := range literals(p.cfg.Groups.Include) {
-		if !seenGroups[n] && p.cfg.Groups.Match(n) {
+		if !seenGroups[n] && scope.Group(&p.cfg.Groups, n) {
 			groups = append(groups, n)
 		}
 	}
@@ -528,13 +528,6 @@ var brokerToTopicConfig = map[string]string{
 	"min.insync.replicas":        "min.insync.replicas",
 }
 
-// stateTopicSpec is what state.Store.Ensure creates.
-func stateTopicSpec(brokers int) (int16, map[string]*string) {
-	rf := int16(min(3, brokers))
-	compact, isr, segment := "compact", strconv.Itoa(min(2, int(rf))), strconv.FormatInt(int64(time.Hour/time.Millisecond), 10)
-	return rf, map[string]*string{"cleanup.policy": &compact, "min.insync.replicas": &isr, "segment.ms": &segment}
-}
-
 // checkCreate asks the target to validate, without creating anything, every
 // topic run would create (the state topic included), and checks that the
 // principal may at least describe them.
@@ -562,7 +555,7 @@ func (p *planner) checkCreate(ctx context.Context, tgtBrokers int) {
 	}
 	stateTopic := state.TopicName(p.cfg.Migration)
 	if m, ok := p.tgtMetas[stateTopic]; !ok || m.err != nil {
-		rf, cfgs := stateTopicSpec(tgtBrokers)
+		rf, cfgs := state.TopicSpec(tgtBrokers)
 		rt := kmsg.NewCreateTopicsRequestTopic()
 		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = stateTopic, 1, rf
 		for _, k := range sortedKeys(cfgs) {
@@ -656,7 +649,7 @@ func opName(op kmsg.ACLOperation) string {
 func (p *planner) topic(ctx context.Context, t Topic) {
 	s, ok := p.specs[t.Name]
 	pt := PlannedTopic{
-		Source: t.Name, Target: p.cfg.Replication.TargetTopic(t.Name), Action: "blocked",
+		Source: t.Name, Target: scope.TargetTopic(p.cfg.Replication, t.Name), Action: "blocked",
 		Records: t.Records, RecordsUpperBound: t.RecordsUpperBound, SizeBytes: t.SizeBytes, Compacted: t.Compacted,
 		Partitions: int32(t.Partitions), SourceRF: int16(t.ReplicationFactor),
 	}
@@ -708,7 +701,7 @@ func (p *planner) topic(ctx context.Context, t Topic) {
 
 // existing checks a target topic that already exists: partition count, foreign
 // data, permissions. It reports whether the topic is blocked.
-func (p *planner) existing(ctx context.Context, t Topic, s replicate.TopicSpec, tm topicMeta, pt *PlannedTopic) bool {
+func (p *planner) existing(ctx context.Context, t Topic, s scope.TopicSpec, tm topicMeta, pt *PlannedTopic) bool {
 	blocked := false
 	managed := false
 	if p.st != nil {
@@ -824,7 +817,7 @@ func (p *planner) existing(ctx context.Context, t Topic, s replicate.TopicSpec, 
 }
 
 // stateWithoutTopic reports state for a topic that is missing on the target.
-func (p *planner) stateWithoutTopic(t Topic, s replicate.TopicSpec) {
+func (p *planner) stateWithoutTopic(t Topic, s scope.TopicSpec) {
 	if p.st == nil {
 		return
 	}
@@ -854,7 +847,7 @@ func sortedParts(parts []kmsg.MetadataResponseTopicPartition) []int32 {
 
 // targetValue is the value a target topic config will have once run has
 // created or updated the topic, and where it comes from.
-func (p *planner) targetValue(s replicate.TopicSpec, exists bool, key string) (string, string, bool) {
+func (p *planner) targetValue(s scope.TopicSpec, exists bool, key string) (string, string, bool) {
 	if v, ok := s.Configs[key]; ok {
 		return v, "copied from the source", true
 	}
@@ -878,7 +871,7 @@ func (p *planner) targetValue(s replicate.TopicSpec, exists bool, key string) (s
 }
 
 // compareConfigs warns about configs whose target value defeats the copy.
-func (p *planner) compareConfigs(t Topic, s replicate.TopicSpec, exists bool, rf int) {
+func (p *planner) compareConfigs(t Topic, s scope.TopicSpec, exists bool, rf int) {
 	add := func(code, msg, fix string) {
 		p.add(Finding{Severity: SeverityWarning, Code: code, Topic: t.Name, Target: s.Target, Message: msg, Fix: fix})
 	}

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kmigrate/kmigrate/internal/scope"
 )
 
 // retentionSteps is how many moments of the copy the retention check looks at.
@@ -139,7 +141,7 @@ func (p *planner) retention(ctx context.Context) {
 		if len(ps) == len(t.PartitionList) {
 			ps = nil
 		}
-		p.add(Finding{Severity: SeverityWarning, Code: CodeRetention, Topic: topic, Target: p.cfg.Replication.TargetTopic(topic), Partitions: ps,
+		p.add(Finding{Severity: SeverityWarning, Code: CodeRetention, Topic: topic, Target: scope.TargetTopic(p.cfg.Replication, topic), Partitions: ps,
 			Message: fmt.Sprintf("retention (retention.ms=%d) may delete about %d records of %s before the copy reaches them: copying %s at %s/s takes about %s, and %s",
 				t.RetentionMillis, lost[topic], topic, FormatBytes(total), FormatBytes(p.plan.Rate.BytesPerSecond), (time.Duration(copyMillis) * time.Millisecond).Round(time.Second), when),
 			Fix: fmt.Sprintf("raise retention.ms of %s on the source for the duration of the copy, or copy faster (replication.max_bytes_per_second, more bandwidth)", topic)})

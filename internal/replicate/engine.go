@@ -36,6 +36,7 @@ import (
 	"github.com/kmigrate/kmigrate/internal/kafka"
 	"github.com/kmigrate/kmigrate/internal/offsetmap"
 	"github.com/kmigrate/kmigrate/internal/recordhash"
+	"github.com/kmigrate/kmigrate/internal/scope"
 	"github.com/kmigrate/kmigrate/internal/state"
 )
 
@@ -80,7 +81,7 @@ type Engine struct {
 
 	mu    sync.RWMutex
 	parts map[TP]*partition
-	specs map[string]TopicSpec // by source topic
+	specs map[string]scope.TopicSpec // by source topic
 	// deleted lists source topics that disappeared while being copied.
 	deleted map[string]bool
 	// anyFailed is raised when a partition fails, for the poll loop to report
@@ -98,7 +99,7 @@ func New(cfg *config.Config, log *slog.Logger, builder *kafka.Builder, metrics *
 	}
 	e := &Engine{
 		cfg: cfg, log: log, builder: builder, metrics: metrics, now: time.Now,
-		parts: map[TP]*partition{}, specs: map[string]TopicSpec{}, deleted: map[string]bool{},
+		parts: map[TP]*partition{}, specs: map[string]scope.TopicSpec{}, deleted: map[string]bool{},
 		hasher: recordhash.New(), initDone: make(chan struct{}),
 	}
 	if n := cfg.Replication.MaxBytesPerSecond; n > 0 {
@@ -269,7 +270,7 @@ func (e *Engine) event(level, topic, format string, args ...any) {
 // starts copying every partition not copied yet. It runs at start and every
 // discovery interval.
 func (e *Engine) discover(ctx context.Context, st *state.State) error {
-	topics, err := SourceTopics(ctx, e.srcAdm, &e.cfg.Topics)
+	topics, err := scope.SourceTopics(ctx, e.srcAdm, &e.cfg.Topics)
 	if err != nil {
 		return err
 	}
@@ -277,7 +278,7 @@ func (e *Engine) discover(ctx context.Context, st *state.State) error {
 	if err != nil {
 		return fmt.Errorf("list target brokers: %w", err)
 	}
-	specs, err := PlanTopics(ctx, e.srcAdm, topics, e.cfg, len(brokers))
+	specs, err := scope.Specs(ctx, e.srcAdm, topics, e.cfg, len(brokers))
 	if err != nil {
 		return err
 	}
@@ -296,7 +297,7 @@ func (e *Engine) discover(ctx context.Context, st *state.State) error {
 			e.event("info", a.Topic, "target topic %s %s (%s)", a.Topic, a.Action, a.Detail)
 		}
 	}
-	var start []TopicSpec
+	var start []scope.TopicSpec
 	e.mu.Lock()
 	for _, s := range specs {
 		if failed[s.Target] {
@@ -335,7 +336,7 @@ func (e *Engine) noteDeletedTopics(present kadm.TopicDetails) {
 }
 
 // startPartitions resumes or starts every partition of specs not yet running.
-func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []TopicSpec) error {
+func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []scope.TopicSpec) error {
 	var names []string
 	for _, s := range specs {
 		names = append(names, s.Source)

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -106,14 +107,8 @@ func (s *Store) Ensure(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list target brokers: %w", err)
 	}
-	rf := int16(min(3, len(brokers)))
-	isr := fmt.Sprint(min(2, int(rf)))
-	compact, segment := "compact", fmt.Sprint(int64(time.Hour/time.Millisecond))
-	resp, err := s.adm.CreateTopic(ctx, 1, rf, map[string]*string{
-		"cleanup.policy":      &compact,
-		"min.insync.replicas": &isr,
-		"segment.ms":          &segment,
-	}, s.topic)
+	rf, configs := TopicSpec(len(brokers))
+	resp, err := s.adm.CreateTopic(ctx, 1, rf, configs, s.topic)
 	if err == nil {
 		err = resp.Err
 	}
@@ -121,6 +116,16 @@ func (s *Store) Ensure(ctx context.Context) error {
 		return fmt.Errorf("create state topic %s on the target: %w", s.topic, err)
 	}
 	return nil
+}
+
+// TopicSpec returns the replication factor and configs of a state topic on a
+// cluster of the given number of brokers: RF min(3, brokers), compacted,
+// min.insync.replicas min(2, RF), hourly segments so that compaction can run.
+func TopicSpec(brokers int) (int16, map[string]*string) {
+	rf := int16(min(3, brokers))
+	isr := strconv.Itoa(min(2, int(rf)))
+	compact, segment := "compact", strconv.FormatInt(int64(time.Hour/time.Millisecond), 10)
+	return rf, map[string]*string{"cleanup.policy": &compact, "min.insync.replicas": &isr, "segment.ms": &segment}
 }
 
 // Exists reports whether the state topic exists.
