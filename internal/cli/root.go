@@ -139,6 +139,7 @@ walks you through a zero-loss cutover.`,
 		newStatusCmd(g),
 		newVerifyCmd(g),
 		newDemoCmd(g),
+		newResetCmd(g),
 	)
 	return root
 }

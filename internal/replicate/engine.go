@@ -73,6 +73,8 @@ type Engine struct {
 	tgtRead *kgo.Client
 	tgtAdm  *kadm.Client
 	store   *state.Store
+	// lockCtx ends when the writer lock is lost; records are produced under it.
+	lockCtx context.Context
 	// fence stops every write to the target once this process's writer lease
 	// lapses; the writer lock extends it.
 	fence    *kafka.Fence
@@ -89,6 +91,11 @@ type Engine struct {
 	specs map[string]scope.TopicSpec // by source topic
 	// deleted lists source topics that disappeared while being copied.
 	deleted map[string]bool
+	// bindings are the topic ids each source topic's maps belong to (from the
+	// state, then as topics start); broken lists topics stopped because their
+	// identity changed.
+	bindings map[string]state.TopicIDs
+	broken   map[string]bool
 	// anyFailed is raised when a partition fails, for the poll loop to report
 	// it and stop fetching it.
 	anyFailed atomic.Bool
@@ -105,6 +112,7 @@ func New(cfg *config.Config, log *slog.Logger, builder *kafka.Builder, metrics *
 	e := &Engine{
 		cfg: cfg, log: log, builder: builder, metrics: metrics, now: time.Now,
 		parts: map[TP]*partition{}, specs: map[string]scope.TopicSpec{}, deleted: map[string]bool{},
+		bindings: map[string]state.TopicIDs{}, broken: map[string]bool{},
 		hasher: recordhash.New(), initDone: make(chan struct{}), fence: kafka.NewFence(),
 	}
 	if n := cfg.Replication.MaxBytesPerSecond; n > 0 {
@@ -134,17 +142,18 @@ func (e *Engine) Run(ctx context.Context, opts Options) error {
 	}
 	clean := false
 	defer func() { lock.release(clean) }()
-	if err := e.connectTarget(ctx); err != nil {
-		return err
-	}
-	if err := lock.claim(ctx, e.cfg.Migration, e.store.Topic(), e.tgt, e.tgtRead); err != nil {
-		return err
-	}
 	ctx, stopCopy := context.WithCancelCause(ctx)
+	// Records are produced under lockCtx, which ends only when the lock is
+	// lost: then every record not yet sent fails at once instead of waiting,
+	// fenced, for a buffer that never drains.
+	var lockLost context.CancelCauseFunc
+	e.lockCtx, lockLost = context.WithCancelCause(context.Background())
+	defer lockLost(nil)
 	var keeper sync.WaitGroup
 	keeper.Go(func() {
 		if err := lock.keep(ctx); err != nil {
 			e.event("error", "", "%v: stopping at once", err)
+			lockLost(err)
 			stopCopy(err)
 		}
 	})
@@ -153,6 +162,12 @@ func (e *Engine) Run(ctx context.Context, opts Options) error {
 		keeper.Wait()
 	}()
 
+	if err := e.connectTarget(ctx); err != nil {
+		return err
+	}
+	if err := lock.claim(ctx, e.cfg.Migration, e.store.Topic(), e.tgt, e.tgtRead); err != nil {
+		return err
+	}
 	// A predecessor that did not stop cleanly may have requests in flight:
 	// read nothing of the target before they landed or died.
 	if err := lock.waitGrace(ctx); err != nil {
@@ -163,6 +178,11 @@ func (e *Engine) Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	e.log.Info("loaded state", "topic", e.store.Topic(), "partitions", len(st.Partitions))
+	e.mu.Lock()
+	for name, ids := range st.Topics {
+		e.bindings[name] = ids
+	}
+	e.mu.Unlock()
 	if err := e.writeBaseline(ctx, st); err != nil {
 		// Status falls back to the current source end offsets; the next
 		// start tries again.
@@ -233,6 +253,11 @@ func (e *Engine) connectTarget(ctx context.Context) error {
 		kgo.ProducerBatchMaxBytes(r.BatchMaxBytes),
 		kgo.MaxBufferedBytes(bufferedBytes(r)),
 		kgo.MaxBufferedRecords(1<<20),
+		// Records are only ever cancelled when the writer lock is lost (their
+		// context is the lock's), and a process that lost the lock produces
+		// nothing again: cancelling a batch in flight cannot turn into a
+		// duplicate here, and without this a fenced batch would wait forever.
+		kgo.AllowIdempotentProduceCancellation(),
 	)
 	if err != nil {
 		return err
@@ -315,6 +340,11 @@ func (e *Engine) discover(ctx context.Context, st *state.State) error {
 		return err
 	}
 	e.noteDeletedTopics(topics)
+	// A topic recreated on either side stops before anything is created or
+	// written for it; a bound topic whose target was deleted is not recreated.
+	if specs, err = e.checkIdentity(ctx, topics, specs); err != nil {
+		return err
+	}
 	actions, err := EnsureTopics(ctx, e.tgtAdm, specs)
 	if err != nil {
 		return err
@@ -344,6 +374,9 @@ func (e *Engine) discover(ctx context.Context, st *state.State) error {
 	e.mu.Unlock()
 	if len(start) == 0 {
 		return nil
+	}
+	if err := e.bind(ctx, topics, start); err != nil {
+		return err
 	}
 	return e.startPartitions(ctx, st, start)
 }
@@ -460,6 +493,9 @@ func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []s
 				}
 			}
 			part.metrics, part.anyFailed = e.metrics, &e.anyFailed
+			e.mu.RLock()
+			part.srcTopicID = e.bindings[s.Source].Source
+			e.mu.RUnlock()
 			if part.Err() != nil && !part.reported {
 				e.anyFailed.Store(true) // failed while resuming
 			}
@@ -568,15 +604,26 @@ func (e *Engine) copyLoop(ctx context.Context) error {
 			e.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
 			e.metrics.countError("fetch")
 		})
-		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if fp.Err != nil && len(fp.Records) == 0 {
-				return
-			}
-			e.mu.RLock()
-			p := e.parts[TP{Topic: fp.Topic, Partition: fp.Partition}]
-			e.mu.RUnlock()
-			if p != nil {
-				e.copyPartition(ctx, p, fp.FetchPartition)
+		fetches.EachTopic(func(ft kgo.FetchTopic) {
+			for _, fp := range ft.Partitions {
+				if fp.Err != nil && len(fp.Records) == 0 {
+					continue
+				}
+				e.mu.RLock()
+				p := e.parts[TP{Topic: ft.Topic, Partition: fp.Partition}]
+				spec := e.specs[ft.Topic]
+				e.mu.RUnlock()
+				if p == nil {
+					continue
+				}
+				// Records of a topic recreated under the same name must
+				// never follow the old topic's on the target.
+				if id := offsetmap.TopicID(ft.TopicID); id != (offsetmap.TopicID{}) && p.srcTopicID != (offsetmap.TopicID{}) && id != p.srcTopicID {
+					e.src.RemoveConsumePartitions(map[string][]int32{ft.Topic: nil})
+					e.stopTopic(spec, identityError("source", ft.Topic, p.srcTopicID, id, ft.Topic))
+					continue
+				}
+				e.copyPartition(ctx, p, fp)
 			}
 		})
 		if e.anyFailed.Swap(false) {
@@ -648,11 +695,11 @@ func (e *Engine) copyPartition(ctx context.Context, p *partition, fp kgo.FetchPa
 		if e.limiter != nil {
 			e.throttle(ctx, len(r.Key)+len(r.Value))
 		}
-		// Producing with a background context keeps shutdown from cancelling
-		// records in the middle of a partition, which would leave a gap; the
-		// shutdown flush has its own deadline instead.
+		// Producing under the lock's context, not the run's, keeps shutdown
+		// from cancelling records in the middle of a partition, which would
+		// leave a gap; the shutdown flush has its own deadline instead.
 		r.Context = nil
-		e.tgt.Produce(context.Background(), r, p.onAck)
+		e.tgt.Produce(e.lockCtx, r, p.onAck)
 	}
 }
 
@@ -844,8 +891,9 @@ func (e *Engine) Status() []PartitionStatus {
 func (e *Engine) Translate(topic string, partition int32, c int64) (offsetmap.Translation, bool) {
 	e.mu.RLock()
 	p := e.parts[TP{Topic: topic, Partition: partition}]
+	broken := e.broken[topic]
 	e.mu.RUnlock()
-	if p == nil {
+	if p == nil || broken {
 		return offsetmap.Translation{}, false
 	}
 	p.mu.Lock()

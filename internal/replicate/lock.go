@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -95,7 +96,10 @@ type writerLock struct {
 	// needGrace is set when the previous holder did not release cleanly: its
 	// requests may still be in flight for up to the fence's grace.
 	needGrace bool
-	acquired  time.Time
+	// recorded is set once the holder marker names this process (claim runs
+	// while keep already heartbeats).
+	recorded atomic.Bool
+	acquired time.Time
 }
 
 // acquireLock joins the writer group. If another live process holds it, it waits
@@ -155,7 +159,11 @@ func (l *writerLock) claim(ctx context.Context, migration, stateTopic string, tg
 		return err
 	})
 	if err != nil {
-		return err
+		// Without the marker the grace is waited and the membership is never
+		// taken back after it expired: slower, never less safe.
+		l.log.Warn("writer lock: cannot read the holder marker on the target; waiting out the fence's grace", "group", l.holderGroup, "err", err)
+		l.needGrace = true
+		return nil
 	}
 	switch {
 	case prev != nil:
@@ -170,7 +178,12 @@ func (l *writerLock) claim(ctx context.Context, migration, stateTopic string, tg
 		o, ok := ends.Lookup(stateTopic, 0)
 		l.needGrace = !ok || o.Err != nil || o.Offset > 0
 	}
-	return retryRetriable(ctx, 30*time.Second, func() error { return l.commitMarker(ctx, false) })
+	if err := retryRetriable(ctx, 30*time.Second, func() error { return l.commitMarker(ctx, false) }); err != nil {
+		l.log.Warn("writer lock: cannot record this process as holder on the target; it will not take its membership back after an expiry", "group", l.holderGroup, "err", err)
+		return nil
+	}
+	l.recorded.Store(true)
+	return nil
 }
 
 // retryRetriable calls f until it succeeds, fails with an error that is not
@@ -327,6 +340,9 @@ func (l *writerLock) marker(ctx context.Context) (*marker, error) {
 	if err == nil {
 		err = offs.Error()
 	}
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read the holder of this migration (group %s on the target): %w", l.holderGroup, err)
 	}
@@ -437,6 +453,9 @@ func (l *writerLock) retake(ctx context.Context) error {
 	if len(others) > 0 {
 		return fmt.Errorf("%w (group %s): %s holds it now", ErrLockLost, l.group, others[0])
 	}
+	if !l.recorded.Load() {
+		return fmt.Errorf("%w (group %s): this process could not record itself as holder, so it cannot prove nobody else held the migration while its membership was expired", ErrLockLost, l.group)
+	}
 	m, err := l.marker(ctx)
 	if err != nil {
 		return err
@@ -479,7 +498,7 @@ func isNetErr(err error) bool {
 func (l *writerLock) release(clean bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if clean && l.tgt != nil {
+	if clean && l.recorded.Load() {
 		if err := l.commitMarker(ctx, true); err != nil {
 			l.log.Warn("writer lock: could not record the clean release; the next run waits for the fence's grace", "err", err)
 		}
@@ -495,4 +514,24 @@ func (l *writerLock) release(clean bool) {
 	if err != nil {
 		l.log.Warn("writer lock: could not leave the group; the next run waits for this membership to expire", "group", l.group, "err", err)
 	}
+}
+
+// LiveWriters describes the live `run` processes of a migration (members of its
+// writer group on the source): "pid N on HOST, running since T". Commands that
+// change the state on the target refuse to run while one is alive.
+func LiveWriters(ctx context.Context, src *kgo.Client, migration string) ([]string, error) {
+	l := &writerLock{cl: src, group: WriterGroup(migration)}
+	var members []memberInfo
+	err := retryRetriable(ctx, 15*time.Second, func() (err error) {
+		members, err = l.members(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(members))
+	for i, m := range members {
+		out[i] = m.String()
+	}
+	return out, nil
 }

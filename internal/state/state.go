@@ -154,53 +154,96 @@ func (s *Store) Write(ctx context.Context, recs []*kgo.Record) error {
 // still load.
 func (s *Store) Load(ctx context.Context) (*State, error) {
 	b := newBuilder(s.migration)
+	if err := s.scan(ctx, b.add); err != nil {
+		return nil, err
+	}
+	return b.state(), nil
+}
+
+// scan calls fn with every record of the state topic, in log order, up to its
+// end when scan started. A topic that does not exist holds nothing.
+func (s *Store) scan(ctx context.Context, fn func(key, value []byte) error) error {
 	ends, err := s.adm.ListEndOffsets(ctx, s.topic)
 	if err != nil {
-		return nil, fmt.Errorf("list end offset of state topic %s: %w", s.topic, err)
+		return fmt.Errorf("list end offset of state topic %s: %w", s.topic, err)
 	}
 	end, ok := ends.Lookup(s.topic, 0)
 	if !ok || errors.Is(end.Err, kerr.UnknownTopicOrPartition) {
-		return b.state(), nil // no state topic: nothing was ever copied
+		return nil // no state topic: nothing was ever copied
 	}
 	if end.Err != nil {
-		return nil, fmt.Errorf("list end offset of state topic %s: %w", s.topic, end.Err)
+		return fmt.Errorf("list end offset of state topic %s: %w", s.topic, end.Err)
 	}
-	if end.Offset > 0 {
-		cl, err := s.newReader(ctx,
-			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: {0: kgo.NewOffset().AtStart()}}),
-			kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-		if err != nil {
-			return nil, err
+	if end.Offset == 0 {
+		return nil
+	}
+	cl, err := s.newReader(ctx,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: {0: kgo.NewOffset().AtStart()}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for done := false; !done; {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("read state topic %s: %w", s.topic, err)
 		}
-		defer cl.Close()
-		for done := false; !done; {
-			fs := cl.PollFetches(ctx)
-			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("read state topic %s: %w", s.topic, err)
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil {
+			return fmt.Errorf("read state topic %s: %w", s.topic, ferr)
+		}
+		var derr error
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset+1 >= end.Offset {
+				done = true
 			}
-			var ferr error
-			fs.EachError(func(_ string, _ int32, err error) { ferr = err })
-			if ferr != nil {
-				return nil, fmt.Errorf("read state topic %s: %w", s.topic, ferr)
-			}
-			var derr error
-			fs.EachRecord(func(r *kgo.Record) {
-				if r.Offset+1 >= end.Offset {
-					done = true
-				}
-				if derr != nil {
-					return
-				}
-				if err := b.add(r.Key, r.Value); err != nil {
-					derr = fmt.Errorf("state record at offset %d: %w", r.Offset, err)
-				}
-			})
 			if derr != nil {
-				return nil, fmt.Errorf("read state topic %s: %w", s.topic, derr)
+				return
 			}
+			if err := fn(r.Key, r.Value); err != nil {
+				derr = fmt.Errorf("state record at offset %d: %w", r.Offset, err)
+			}
+		})
+		if derr != nil {
+			return fmt.Errorf("read state topic %s: %w", s.topic, derr)
 		}
 	}
-	return b.state(), nil
+	return nil
+}
+
+// Forget deletes everything the state holds about a source topic (every
+// partition's runs, checkpoint and lost ranges, and its topic ids) with
+// tombstones, so that the next run copies it as a new topic. It returns the
+// number of keys deleted. Only a command that made sure no run is alive may
+// call it.
+func (s *Store) Forget(ctx context.Context, topic string) (int, error) {
+	keys := map[string][]byte{}
+	err := s.scan(ctx, func(key, _ []byte) error {
+		k, err := offsetmap.DecodeKey(key)
+		if err != nil {
+			return err
+		}
+		if k.Migration == s.migration && k.Topic == topic && k.Kind != offsetmap.KindBaseline {
+			keys[string(key)] = key
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	recs := make([]*kgo.Record, 0, len(keys))
+	for _, k := range keys {
+		recs = append(recs, &kgo.Record{Key: k})
+	}
+	if err := s.Write(ctx, recs); err != nil {
+		return 0, err
+	}
+	return len(recs), nil
 }
 
 // builder rebuilds a State from the state topic's records in log order,
