@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -120,7 +121,19 @@ func (e *Engine) targetTopicIDs(ctx context.Context, specs []scope.TopicSpec) (m
 // bind records, before the first record of a topic is copied, which source and
 // target topics its maps belong to. A topic bound already is left as it is.
 func (e *Engine) bind(ctx context.Context, src kadm.TopicDetails, specs []scope.TopicSpec) error {
-	tgt, err := e.targetTopicIDs(ctx, specs)
+	// A target topic created a moment ago may not be listed with its id yet.
+	var tgt map[string]offsetmap.TopicID
+	err := retry(ctx, 30*time.Second, func() (err error) {
+		if tgt, err = e.targetTopicIDs(ctx, specs); err != nil {
+			return err
+		}
+		for _, s := range specs {
+			if tgt[s.Target] == (offsetmap.TopicID{}) {
+				return fmt.Errorf("target topic %s is not listed with its id yet", s.Target)
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
