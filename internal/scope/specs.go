@@ -19,10 +19,7 @@ import (
 var skippedConfigs = map[string]string{
 	"leader.replication.throttled.replicas":   "names source broker ids",
 	"follower.replication.throttled.replicas": "names source broker ids",
-	"message.timestamp.type":                  "LogAppendTime on the target would replace the source timestamps kmigrate preserves",
-	"message.timestamp.before.max.ms":         "copied records carry their original, possibly old, timestamps",
-	"message.timestamp.after.max.ms":          "copied records carry their original timestamps",
-	"message.timestamp.difference.max.ms":     "copied records carry their original, possibly old, timestamps",
+	"message.timestamp.difference.max.ms":     "removed in Kafka 4; message.timestamp.before.max.ms and .after.max.ms are set instead",
 	"message.format.version":                  "removed in Kafka 4",
 	"message.downconversion.enable":           "removed in Kafka 4",
 	"remote.storage.enable":                   "tiered storage depends on the target cluster's set-up",
@@ -63,6 +60,45 @@ type TopicSpec struct {
 	Compacted bool `json:"compacted,omitempty"`
 	// MaxMessageBytes is the source topic's effective max.message.bytes.
 	MaxMessageBytes int64 `json:"max_message_bytes,omitempty"`
+	// Accepts are the configs set on the target, whatever the source overrides
+	// and whatever the target's broker defaults are, so that the target accepts
+	// every record the source accepted, with the reason (they are in Configs
+	// too).
+	Accepts map[string]string `json:"accepts,omitempty"`
+}
+
+// maxMillis is Kafka's "no bound" for timestamp limits (Long.MAX_VALUE).
+const maxMillis = "9223372036854775807"
+
+// accept sets the configs that make the target take every record the source
+// took, from the source topic's effective values.
+func (s *TopicSpec) accept(effective map[string]int64) {
+	s.Accepts = map[string]string{}
+	set := func(key, value, why string) {
+		s.Configs[key] = value
+		s.Accepts[key] = why
+		delete(s.Skipped, key)
+	}
+	set("message.timestamp.type", "CreateTime",
+		"copied records keep their source timestamps; a LogAppendTime default on the target would replace them")
+	set("message.timestamp.before.max.ms", maxMillis,
+		"copied records keep their original timestamps, which are older when they reach the target than when the source took them")
+	after, ok := effective["message.timestamp.after.max.ms"]
+	if !ok {
+		// Kafka before 3.6 bounds both directions with one setting.
+		after, ok = effective["message.timestamp.difference.max.ms"]
+	}
+	if !ok || after <= 0 {
+		set("message.timestamp.after.max.ms", maxMillis,
+			"the source sets no bound on timestamps in the future; Kafka 4's default of one hour would refuse records the source took")
+	} else {
+		set("message.timestamp.after.max.ms", strconv.FormatInt(after, 10),
+			fmt.Sprintf("the source took records up to %d ms in the future; a tighter target default would refuse some", after))
+	}
+	if n := effective["max.message.bytes"]; n > 0 {
+		set("max.message.bytes", strconv.FormatInt(n, 10),
+			fmt.Sprintf("the source took record batches up to %d bytes; the target must take them too", n))
+	}
 }
 
 // SourceTopics lists the source topics the selection picks, with their partition
@@ -123,12 +159,20 @@ func Specs(ctx context.Context, srcAdm *kadm.Client, topics kadm.TopicDetails, c
 			rf, s.Capped = targetBrokers, true
 		}
 		s.ReplicationFactor = int16(rf)
+		effective := map[string]int64{}
 		for _, c := range configs[name].Configs {
 			if c.Key == "cleanup.policy" && c.Value != nil && strings.Contains(*c.Value, "compact") {
 				s.Compacted = true
 			}
-			if c.Key == "max.message.bytes" && c.Value != nil {
-				s.MaxMessageBytes, _ = strconv.ParseInt(*c.Value, 10, 64)
+			if c.Value != nil {
+				switch c.Key {
+				case "max.message.bytes", "message.timestamp.after.max.ms", "message.timestamp.difference.max.ms":
+					v, err := strconv.ParseInt(*c.Value, 10, 64)
+					if err != nil {
+						return nil, fmt.Errorf("source topic %s: config %s = %q is not a number: %w", name, c.Key, *c.Value, err)
+					}
+					effective[c.Key] = v
+				}
 			}
 			if c.Source != kmsg.ConfigSourceDynamicTopicConfig || c.Value == nil {
 				continue
@@ -139,6 +183,8 @@ func Specs(ctx context.Context, srcAdm *kadm.Client, topics kadm.TopicDetails, c
 			}
 			s.Configs[c.Key] = *c.Value
 		}
+		s.MaxMessageBytes = effective["max.message.bytes"]
+		s.accept(effective)
 		// A min.insync.replicas above the target RF would refuse every write.
 		if v, ok := s.Configs["min.insync.replicas"]; ok {
 			if n, err := strconv.Atoi(v); err == nil && n > rf {
