@@ -199,6 +199,7 @@ func (e *Engine) Run(ctx context.Context, opts Options) error {
 	wg.Go(func() { e.checkpointLoop(runCtx) })
 	wg.Go(func() { e.discoveryLoop(runCtx, st) })
 	wg.Go(func() { e.idleLoop(runCtx) })
+	wg.Go(func() { e.foreignLoop(runCtx) })
 
 	err = e.copyLoop(runCtx)
 	cancel()
@@ -601,6 +602,11 @@ func (e *Engine) copyLoop(ctx context.Context) error {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 				return
 			}
+			var dl *kgo.ErrDataLoss
+			if errors.As(err, &dl) {
+				e.sourceTruncated(dl)
+				return
+			}
 			e.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
 			e.metrics.countError("fetch")
 		})
@@ -687,6 +693,7 @@ func (e *Engine) copyPartition(ctx context.Context, p *partition, fp kgo.FetchPa
 			break
 		}
 		p.inflight = append(p.inflight, pending{src: r.Offset})
+		p.produced++
 		r.Topic = p.tgtTopic
 		produce = append(produce, r)
 	}
@@ -700,6 +707,28 @@ func (e *Engine) copyPartition(ctx context.Context, p *partition, fp kgo.FetchPa
 		// leave a gap; the shutdown flush has its own deadline instead.
 		r.Context = nil
 		e.tgt.Produce(e.lockCtx, r, p.onAck)
+	}
+}
+
+// sourceTruncated stops a partition whose source log was truncated below what
+// was already copied (an unclean leader election, or a replica that lost
+// data): the target holds records the source no longer has, and new source
+// records will reuse their offsets, which no exact map can describe. The
+// consumer would move on silently; the partition stops loudly instead.
+func (e *Engine) sourceTruncated(dl *kgo.ErrDataLoss) {
+	e.mu.RLock()
+	p := e.parts[TP{Topic: dl.Topic, Partition: dl.Partition}]
+	e.mu.RUnlock()
+	if p == nil {
+		return
+	}
+	lost := dl.ConsumedTo - dl.ResetTo
+	p.mu.Lock()
+	p.failLocked(fmt.Errorf("source %s lost offsets %d to %d after kmigrate had read them (unclean leader election or log truncation on the source): the target holds %d records the source no longer has and new source records would reuse their offsets; stopped. Check the source cluster, then start the topic over with `kmigrate reset --topic %s`",
+		p.tp, dl.ResetTo, dl.ConsumedTo-1, lost, p.tp.Topic))
+	p.mu.Unlock()
+	if e.metrics != nil && lost > 0 {
+		e.metrics.LostRecords.WithLabelValues(p.tp.Topic).Add(float64(lost))
 	}
 }
 

@@ -212,3 +212,30 @@ func groupPass(t *testing.T, src, tgt *kafkatest.Cluster, cfg *config.Config) *g
 	}
 	return rep
 }
+
+// TestForeignAppendDetected appends records to a target partition behind the
+// engine's back while it has nothing in flight: the partition stops within
+// seconds, naming the offsets, instead of at the next record it copies.
+func TestForeignAppendDetected(t *testing.T) {
+	src, tgt := clusters(t)
+	topic := kafkatest.UniqueName(t, "foreign-append")
+	createTopic(t, src, topic, 1, nil)
+	produce(t, src.Client(t), records(topic, "a", 100)...)
+	r := startEngine(t, migrationConfig(t, src, tgt, topic), replicate.Options{})
+	kafkatest.Eventually(t, 60*time.Second, func() error {
+		if n := endOffset(t, tgt, topic, 0); n != 100 {
+			return fmt.Errorf("target has %d records", n)
+		}
+		return nil
+	})
+	start := time.Now()
+	produce(t, tgt.Client(t), records(topic, "intruder", 3)...)
+	kafkatest.Eventually(t, 30*time.Second, func() error {
+		s, _ := r.partition(topic, 0)
+		if !strings.Contains(s.Error, "offsets 100 to 102 that this process did not write") || !strings.Contains(s.Error, "producer ids") {
+			return fmt.Errorf("partition status error %q", s.Error)
+		}
+		return nil
+	})
+	t.Logf("foreign append found after %s", time.Since(start).Round(100*time.Millisecond))
+}
