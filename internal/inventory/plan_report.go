@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kmigrate/kmigrate/internal/units"
 )
 
 // WriteText writes the plan as a report for a terminal: the verdict and summary
@@ -47,7 +49,7 @@ func (p *Plan) write(d doc) {
 		topics += fmt.Sprintf(", %d blocked", blocked)
 	}
 	data := fmt.Sprintf("%s, %s records", size(sum.SizeBytes), records(sum.Records, sum.RecordsUpperBound))
-	rate := fmt.Sprintf("%s/s (%s)", FormatBytes(p.Rate.BytesPerSecond), p.Rate.Origin)
+	rate := fmt.Sprintf("%s/s (%s)", units.Bytes(p.Rate.BytesPerSecond), p.Rate.Origin)
 	if sum.CopySeconds >= 0 {
 		data += fmt.Sprintf("; initial copy about %s at %s", (time.Duration(sum.CopySeconds) * time.Second).String(), rate)
 	}
