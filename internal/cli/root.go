@@ -138,6 +138,9 @@ walks you through a zero-loss cutover.`,
 		newGroupsCmd(g),
 		newStatusCmd(g),
 		newVerifyCmd(g),
+		newACLsCmd(g),
+		newQuotasCmd(g),
+		newTranslateCmd(g),
 		newDemoCmd(g),
 	)
 	return root
