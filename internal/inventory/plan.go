@@ -13,6 +13,7 @@ import (
 
 	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/kafka"
+	"github.com/kmigrate/kmigrate/internal/quotas"
 	"github.com/kmigrate/kmigrate/internal/scope"
 	"github.com/kmigrate/kmigrate/internal/state"
 )
@@ -69,6 +70,11 @@ func MakePlan(ctx context.Context, o PlanOptions) (*Plan, error) {
 	}
 	for _, g := range src.Unavailable {
 		p.plan.Unavailable = append(p.plan.Unavailable, Gap{What: "source: " + g.What, Request: g.Request, Reason: g.Reason})
+	}
+	if qs, err := quotas.Describe(ctx, o.Source); err != nil {
+		p.gap("source: client quotas", "DescribeClientQuotas", err)
+	} else if len(qs) > 0 {
+		p.plan.ClientQuotas = qs
 	}
 	if err := p.run(ctx, len(tgtBrokers)); err != nil {
 		return nil, err

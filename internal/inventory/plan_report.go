@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kmigrate/kmigrate/internal/quotas"
 	"github.com/kmigrate/kmigrate/internal/units"
 )
 
@@ -124,6 +125,16 @@ func (p *Plan) write(d doc) {
 		t := newTable("GROUP", "STATE", "MEMBERS", "LAG", "TOPICS", "OUTSIDE SELECTION")
 		for _, g := range p.Groups {
 			t.add(g.Name, g.State, fmt.Sprint(g.Members), num(g.Lag), dash(strings.Join(g.Topics, ", ")), dash(strings.Join(g.UnselectedTopics, ", ")))
+		}
+		d.table(t)
+	}
+
+	if len(p.ClientQuotas) > 0 {
+		d.heading("Client quotas")
+		d.line("Set on the source; `kmigrate quotas sync` copies them to the target (user names mapped).")
+		t := newTable("ENTITY", "QUOTA", "VALUE")
+		for _, q := range p.ClientQuotas {
+			t.add(q.Entity, q.Key, quotas.FormatValue(q.Value))
 		}
 		d.table(t)
 	}

@@ -2,6 +2,8 @@ package inventory
 
 import (
 	"time"
+
+	"github.com/kmigrate/kmigrate/internal/quotas"
 )
 
 // PlanSchema is the schema version of a Plan's JSON form.
@@ -88,6 +90,9 @@ type Plan struct {
 	Topics []PlannedTopic `json:"topics"`
 	// Groups are the selected consumer groups.
 	Groups []PlannedGroup `json:"groups"`
+	// ClientQuotas are the source's client quotas, one row per entity and key,
+	// which `kmigrate quotas sync` copies (user names mapped).
+	ClientQuotas []quotas.Quota `json:"client_quotas,omitempty"`
 	// Unavailable lists what could not be seen on either cluster.
 	Unavailable []Gap `json:"unavailable,omitempty"`
 }
