@@ -52,7 +52,8 @@ func Sort(list []ACL) {
 	sort.Slice(list, func(i, j int) bool { return list[i].key() < list[j].key() })
 }
 
-// Describe lists every ACL of the cluster cl reaches, sorted.
+// Describe lists every ACL of the cluster cl reaches, sorted. Its error is the
+// request's or the broker's, unwrapped: callers name the cluster.
 func Describe(ctx context.Context, cl *kgo.Client) ([]ACL, error) {
 	req := kmsg.NewPtrDescribeACLsRequest()
 	req.ResourceType = kmsg.ACLResourceTypeAny
@@ -61,10 +62,10 @@ func Describe(ctx context.Context, cl *kgo.Client) ([]ACL, error) {
 	req.PermissionType = kmsg.ACLPermissionTypeAny
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		return nil, fmt.Errorf("describe acls: %w", err)
+		return nil, err
 	}
 	if err := errorOf(resp.ErrorCode, resp.ErrorMessage); err != nil {
-		return nil, fmt.Errorf("describe acls: %w", err)
+		return nil, err
 	}
 	out := []ACL{}
 	for _, r := range resp.Resources {
