@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kmigrate/kmigrate/internal/config"
@@ -129,17 +130,21 @@ func MakePlan(ctx context.Context, o Options) (*Plan, error) {
 		return nil, fmt.Errorf("make acl plan: %w", err)
 	}
 	src, err := Describe(ctx, o.Source)
+	if errors.Is(err, kerr.SecurityDisabled) {
+		err = fmt.Errorf("%w (the source cluster has no authorizer: every principal may do everything there, so there is no ACL to copy)", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read source acls: %w", err)
 	}
 	tgt, err := Describe(ctx, o.Target)
+	if errors.Is(err, kerr.SecurityDisabled) {
+		err = fmt.Errorf("%w (the target cluster has no authorizer: ACLs cannot be created there; set authorizer.class.name first)", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read target acls: %w", err)
 	}
 	p := Map(cfg, topics.Names(), src, tgt)
-	if err := p.checkCredentials(ctx, o.Source, o.Target); err != nil {
-		return nil, err
-	}
+	p.checkCredentials(ctx, o.Source, o.Target)
 	return p, nil
 }
 
@@ -278,7 +283,7 @@ func (p *Plan) principals() {
 }
 
 // checkCredentials fills in which principals have SCRAM credentials.
-func (p *Plan) checkCredentials(ctx context.Context, src, tgt *kgo.Client) error {
+func (p *Plan) checkCredentials(ctx context.Context, src, tgt *kgo.Client) {
 	srcCreds, srcErr := kadm.NewClient(src).DescribeUserSCRAMs(ctx)
 	tgtCreds, tgtErr := kadm.NewClient(tgt).DescribeUserSCRAMs(ctx)
 	for i := range p.Principals {
@@ -309,7 +314,6 @@ func (p *Plan) checkCredentials(ctx context.Context, src, tgt *kgo.Client) error
 			}
 		}
 	}
-	return nil
 }
 
 func mechanisms(d kadm.DescribedUserSCRAM) []string {
