@@ -84,9 +84,14 @@ func parseLine(line []byte) (Query, error) {
 		}
 		return query(*raw.Topic, raw.Partition.String(), raw.Offset.String())
 	}
-	rec, err := csv.NewReader(bytes.NewReader(line)).Read()
-	if err != nil {
-		return Query{}, fmt.Errorf("not CSV: %v", err)
+	var rec []string
+	if bytes.IndexByte(line, '"') < 0 {
+		rec = strings.Split(string(line), ",")
+	} else {
+		var err error
+		if rec, err = csv.NewReader(bytes.NewReader(line)).Read(); err != nil {
+			return Query{}, fmt.Errorf("not CSV: %v", err)
+		}
 	}
 	if len(rec) != 3 {
 		return Query{}, fmt.Errorf("want 3 CSV fields (topic,partition,offset), got %d", len(rec))
