@@ -93,11 +93,6 @@ func (p *planner) checkSource(ctx context.Context) map[string]bool {
 			if shard.Err != nil {
 				err := shard.Err
 				for _, g := range shard.Req.(*kmsg.DescribeGroupsRequest).Groups {
-					if errors.Is(err, kerr.CoordinatorNotAvailable) && p.noOffsetsTopic(ctx) {
-						p.add(Finding{Severity: SeverityInfo, Code: CodeGroupMissing, Group: g,
-							Message: fmt.Sprintf("group %s, named in the selection, has no committed offsets on the source (no group has committed there yet)", g)})
-						continue
-					}
 					if errors.Is(err, kerr.GroupAuthorizationFailed) {
 						p.add(Finding{Severity: SeverityBlocker, Code: CodeCannotReadSource, Group: g,
 							Message: fmt.Sprintf("the source principal may not describe group %s, which the selection names", g),
@@ -115,7 +110,7 @@ func (p *planner) checkSource(ctx context.Context) map[string]bool {
 					p.add(Finding{Severity: SeverityBlocker, Code: CodeCannotReadSource, Group: rg.Group,
 						Message: fmt.Sprintf("the source principal may not describe group %s, which the selection names", rg.Group),
 						Fix:     fmt.Sprintf("grant the principal Describe on group %s", rg.Group)})
-				case err != nil && !errors.Is(err, kerr.GroupIDNotFound) && !(errors.Is(err, kerr.CoordinatorNotAvailable) && p.noOffsetsTopic(ctx)):
+				case err != nil && !errors.Is(err, kerr.GroupIDNotFound):
 					p.gap("source group "+rg.Group, "DescribeGroups", err)
 				default:
 					p.add(Finding{Severity: SeverityInfo, Code: CodeGroupMissing, Group: rg.Group,
@@ -145,17 +140,4 @@ func literals(patterns []string) []string {
 		}
 	}
 	return out
-}
-
-// noOffsetsTopic reports whether the source has no __consumer_offsets topic
-// yet: Kafka creates it when a group first needs a coordinator, and until it
-// exists group requests answer COORDINATOR_NOT_AVAILABLE although no group can
-// have committed anything.
-func (p *planner) noOffsetsTopic(ctx context.Context) bool {
-	metas, _, _, err := metadata(ctx, p.o.Source, []string{"__consumer_offsets"})
-	if err != nil {
-		return false
-	}
-	m, ok := metas["__consumer_offsets"]
-	return !ok || errors.Is(m.err, kerr.UnknownTopicOrPartition)
 }
