@@ -66,11 +66,16 @@ type Engine struct {
 	metrics *Metrics
 	now     func() time.Time
 
-	src      *kgo.Client // consumes, and answers admin requests
-	srcAdm   *kadm.Client
-	tgt      *kgo.Client // produces records
-	tgtAdm   *kadm.Client
-	store    *state.Store
+	src    *kgo.Client // consumes, and answers admin requests
+	srcAdm *kadm.Client
+	tgt    *kgo.Client // produces records, fenced
+	// tgtRead is unfenced, for the few reads that must work after the lease lapsed.
+	tgtRead *kgo.Client
+	tgtAdm  *kadm.Client
+	store   *state.Store
+	// fence stops every write to the target once this process's writer lease
+	// lapses; the writer lock extends it.
+	fence    *kafka.Fence
 	limiter  *rate.Limiter
 	opts     Options
 	started  time.Time
@@ -100,7 +105,7 @@ func New(cfg *config.Config, log *slog.Logger, builder *kafka.Builder, metrics *
 	e := &Engine{
 		cfg: cfg, log: log, builder: builder, metrics: metrics, now: time.Now,
 		parts: map[TP]*partition{}, specs: map[string]scope.TopicSpec{}, deleted: map[string]bool{},
-		hasher: recordhash.New(), initDone: make(chan struct{}),
+		hasher: recordhash.New(), initDone: make(chan struct{}), fence: kafka.NewFence(),
 	}
 	if n := cfg.Replication.MaxBytesPerSecond; n > 0 {
 		// A burst of a tenth of a second keeps the rate smooth from the start.
@@ -116,18 +121,25 @@ func New(cfg *config.Config, log *slog.Logger, builder *kafka.Builder, metrics *
 func (e *Engine) Run(ctx context.Context, opts Options) error {
 	e.opts = opts
 	e.started = e.now()
-	if err := e.connect(ctx); err != nil {
+	defer e.close()
+	if err := e.connectSource(ctx); err != nil {
 		return err
 	}
-	defer e.close()
-
 	// One writer per migration: wait for a crashed predecessor's membership to
-	// expire, refuse if another process is alive.
-	lock, err := acquireLock(ctx, e.src, WriterGroup(e.cfg.Migration), lockSession+2*time.Second)
+	// expire, refuse if another process is alive. The lock's lease opens the
+	// fence of the target clients built below.
+	lock, err := acquireLock(ctx, e.src, e.log, e.fence, WriterGroup(e.cfg.Migration), lockSession+2*time.Second)
 	if err != nil {
 		return err
 	}
-	defer lock.release()
+	clean := false
+	defer func() { lock.release(clean) }()
+	if err := e.connectTarget(ctx); err != nil {
+		return err
+	}
+	if err := lock.claim(ctx, e.cfg.Migration, e.store.Topic(), e.tgt, e.tgtRead); err != nil {
+		return err
+	}
 	ctx, stopCopy := context.WithCancelCause(ctx)
 	var keeper sync.WaitGroup
 	keeper.Go(func() {
@@ -141,6 +153,11 @@ func (e *Engine) Run(ctx context.Context, opts Options) error {
 		keeper.Wait()
 	}()
 
+	// A predecessor that did not stop cleanly may have requests in flight:
+	// read nothing of the target before they landed or died.
+	if err := lock.waitGrace(ctx); err != nil {
+		return err
+	}
 	st, err := e.store.Load(ctx)
 	if err != nil {
 		return err
@@ -170,17 +187,19 @@ func (e *Engine) Run(ctx context.Context, opts Options) error {
 		// Another process may be writing now: no flush, no checkpoint.
 		return cause
 	}
-	if ferr := e.shutdown(); ferr != nil && err == nil {
+	flushed, ferr := e.shutdown()
+	if ferr != nil && err == nil {
 		err = ferr
 	}
+	clean = flushed && ferr == nil
 	if err == nil && opts.UntilCaughtUp {
 		err = e.failures()
 	}
 	return err
 }
 
-// connect builds the clients and makes sure the state topic exists.
-func (e *Engine) connect(ctx context.Context) error {
+// connectSource builds the source client.
+func (e *Engine) connectSource(ctx context.Context) error {
 	r := e.cfg.Replication
 	var err error
 	e.src, err = e.builder.InstrumentedClient(ctx, kafka.Source, e.cfg.Source,
@@ -196,10 +215,17 @@ func (e *Engine) connect(ctx context.Context) error {
 		return err
 	}
 	e.srcAdm = kadm.NewClient(e.src)
-	if err := kafka.Ping(ctx, kafka.Source, e.cfg.Source, e.src); err != nil {
-		return err
-	}
-	e.tgt, err = e.builder.InstrumentedClient(ctx, kafka.Target, e.cfg.Target,
+	return kafka.Ping(ctx, kafka.Source, e.cfg.Source, e.src)
+}
+
+// connectTarget builds the target writer, fenced by the writer lock's lease,
+// and makes sure the state topic exists.
+func (e *Engine) connectTarget(ctx context.Context) error {
+	r := e.cfg.Replication
+	fenced := *e.builder
+	fenced.Fence = e.fence
+	var err error
+	e.tgt, err = fenced.InstrumentedClient(ctx, kafka.Target, e.cfg.Target,
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(codec(r.Compression)),
@@ -215,6 +241,9 @@ func (e *Engine) connect(ctx context.Context) error {
 	if err := kafka.Ping(ctx, kafka.Target, e.cfg.Target, e.tgt); err != nil {
 		return err
 	}
+	if e.tgtRead, err = e.builder.Client(ctx, kafka.Target, e.cfg.Target); err != nil {
+		return err
+	}
 	e.store = state.NewStore(e.tgt, e.cfg.Migration, func(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) {
 		return e.builder.Client(ctx, kafka.Target, e.cfg.Target, opts...)
 	})
@@ -227,6 +256,9 @@ func (e *Engine) close() {
 	}
 	if e.tgt != nil {
 		e.tgt.Close()
+	}
+	if e.tgtRead != nil {
+		e.tgtRead.Close()
 	}
 }
 
@@ -770,19 +802,25 @@ func (e *Engine) discoveryLoop(ctx context.Context, st *state.State) {
 }
 
 // shutdown flushes what is in flight, within the shutdown timeout, and writes a
-// final checkpoint.
-func (e *Engine) shutdown() error {
+// final checkpoint. flushed reports whether nothing was left in flight.
+func (e *Engine) shutdown() (flushed bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Replication.ShutdownTimeout.Duration)
 	defer cancel()
 	e.src.PauseFetchTopics(e.src.GetConsumeTopics()...)
+	flushed = true
 	if err := e.tgt.Flush(ctx); err != nil {
+		flushed = false
 		e.log.Warn("flush on shutdown did not finish; the next start reconciles what landed", "err", err)
 	}
 	if err := e.checkpoint(ctx); err != nil {
-		return fmt.Errorf("final checkpoint: %w", err)
+		return false, fmt.Errorf("final checkpoint: %w", err)
 	}
-	return nil
+	return flushed, nil
 }
+
+// Fence returns the fence of the engine's target writes, for other writers of
+// the same process (group translation) to share.
+func (e *Engine) Fence() *kafka.Fence { return e.fence }
 
 // Status returns a snapshot of every partition, sorted by topic and partition.
 func (e *Engine) Status() []PartitionStatus {
