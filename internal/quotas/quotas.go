@@ -51,7 +51,9 @@ type Quota struct {
 
 // Row is one quota of the plan.
 type Row struct {
+	// Status is one of the Status constants.
 	Status string `json:"status"`
+	// Reason says why, in a sentence.
 	Reason string `json:"reason"`
 	// Source is the source quota; nil for extra rows.
 	Source *Quota `json:"source,omitempty"`
@@ -66,10 +68,14 @@ type Row struct {
 
 // Plan is what Sync does to the target's client quotas.
 type Plan struct {
-	Schema    string         `json:"schema"`
-	Migration string         `json:"migration"`
-	Rows      []Row          `json:"quotas"`
-	Summary   map[string]int `json:"summary"`
+	// Schema is PlanSchema.
+	Schema string `json:"schema"`
+	// Migration names the migration.
+	Migration string `json:"migration"`
+	// Rows has one row per source quota value, then one per extra target one.
+	Rows []Row `json:"quotas"`
+	// Summary counts the rows by status.
+	Summary map[string]int `json:"summary"`
 }
 
 // Describe lists every client quota of the cluster cl reaches, sorted by

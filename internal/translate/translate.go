@@ -26,25 +26,26 @@ import (
 	"github.com/kmigrate/kmigrate/internal/state"
 )
 
-// Statuses of an Answer.
+// Statuses of an Answer (the package doc says what each means).
 const (
-	Exact            = "exact"
-	Approximate      = "approximate"
-	Pending          = "pending"
-	BehindRetention  = "behind-retention"
-	NotMigrated      = "not-migrated"
-	UnknownPartition = "unknown-partition"
-	Invalid          = "invalid"
+	Exact            = "exact"             // resume at the target offset: no duplicate, no skip
+	Approximate      = "approximate"       // coarsened map: up to MaxDuplicates re-read, none skipped
+	Pending          = "pending"           // beyond the copy: no target offset yet
+	BehindRetention  = "behind-retention"  // records before the position were lost on the source
+	NotMigrated      = "not-migrated"      // the topic is not selected
+	UnknownPartition = "unknown-partition" // the partition has no offset map
+	Invalid          = "invalid"           // not a position
 )
 
-// Query is one source position.
+// Query is one source position: Offset is the next offset to read in
+// Partition of Topic.
 type Query struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	Offset    int64  `json:"offset"`
 }
 
-// Answer is a translated position.
+// Answer is a translated position; Topic, Partition and Offset repeat the query.
 type Answer struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
