@@ -511,7 +511,10 @@ func (s *Syncer) commitClients(n int) []*kgo.Client {
 	for len(s.committers) < maxCommitters-1 {
 		cl, err := kgo.NewClient(s.tgtCl.Opts()...)
 		if err != nil {
-			break // the target client's options built a client before: not expected
+			// The target client's options built a client before, so this is not
+			// expected; the commits go over the connections there are.
+			s.log.Warn("open an extra connection to the target for group commits", "connections", 1+len(s.committers), "err", err)
+			break
 		}
 		s.committers = append(s.committers, cl)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kmigrate/kmigrate/internal/acls"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -243,40 +244,10 @@ func describeQuorum(ctx context.Context, cl *kgo.Client, now int64) (*Quorum, er
 // DescribeAcls.
 var errSecurityDisabled = kerr.SecurityDisabled
 
-// describeACLs lists every ACL of the cluster.
+// describeACLs lists every ACL of the cluster (package acls owns the type and
+// the request).
 func describeACLs(ctx context.Context, cl *kgo.Client) ([]ACL, error) {
-	req := kmsg.NewPtrDescribeACLsRequest()
-	req.ResourceType = kmsg.ACLResourceTypeAny
-	req.ResourcePatternType = kmsg.ACLResourcePatternTypeAny
-	req.Operation = kmsg.ACLOperationAny
-	req.PermissionType = kmsg.ACLPermissionTypeAny
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return nil, err
-	}
-	if err := kerrWithMessage(resp.ErrorCode, resp.ErrorMessage); err != nil {
-		return nil, err
-	}
-	var out []ACL
-	for _, r := range resp.Resources {
-		for _, a := range r.ACLs {
-			out = append(out, ACL{
-				Principal:    a.Principal,
-				Host:         a.Host,
-				ResourceType: r.ResourceType.String(),
-				ResourceName: r.ResourceName,
-				PatternType:  r.ResourcePatternType.String(),
-				Operation:    a.Operation.String(),
-				Permission:   a.PermissionType.String(),
-			})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return aclKey(out[i]) < aclKey(out[j]) })
-	return out, nil
-}
-
-func aclKey(a ACL) string {
-	return a.ResourceType + "\x00" + a.ResourceName + "\x00" + a.PatternType + "\x00" + a.Principal + "\x00" + a.Host + "\x00" + a.Operation + "\x00" + a.Permission
+	return acls.Describe(ctx, cl)
 }
 
 // clusterInfo is DescribeCluster's answer.

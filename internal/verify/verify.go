@@ -20,6 +20,7 @@ import (
 	"github.com/kmigrate/kmigrate/internal/offsetmap"
 	"github.com/kmigrate/kmigrate/internal/scope"
 	"github.com/kmigrate/kmigrate/internal/state"
+	"github.com/kmigrate/kmigrate/internal/units"
 )
 
 // Mode says how deeply records are compared.
@@ -413,7 +414,7 @@ func (s *session) plan(ctx context.Context) (*Check, []string, error) {
 	}
 	c.Summary = fmt.Sprintf("%s in %s, %s in the compared range", count(c.Checked, "partition"), count(len(names), "topic"), count(copied, "record"))
 	if lost > 0 {
-		c.Summary += fmt.Sprintf(", up to %s source records lost to retention", thousands(lost))
+		c.Summary += fmt.Sprintf(", up to %s source records lost to retention", units.Count(lost))
 	} else if c.Pass {
 		c.Summary += ", nothing lost to retention"
 	}
