@@ -805,18 +805,44 @@ func (e *Engine) failures() error {
 	return fmt.Errorf("%d partition(s) failed:\n%w", len(errs), errors.Join(errs...))
 }
 
-// checkpointLoop persists progress every checkpoint interval.
+// checkpointOutage is how long checkpoints may fail before the engine stops
+// taking new source data: what is written after the last checkpoint must be
+// reconciled after a crash, so its size stays bounded by this much copying.
+func checkpointOutage(interval time.Duration) time.Duration { return max(30*time.Second, 10*interval) }
+
+// checkpointLoop persists progress every checkpoint interval. While the state
+// topic cannot be written for longer than checkpointOutage, source fetching is
+// paused; it resumes with the first checkpoint that lands.
 func (e *Engine) checkpointLoop(ctx context.Context) {
-	t := time.NewTicker(e.cfg.Replication.CheckpointInterval.Duration)
+	interval := e.cfg.Replication.CheckpointInterval.Duration
+	t := time.NewTicker(interval)
 	defer t.Stop()
+	lastOK, paused := e.now(), false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := e.checkpoint(ctx); err != nil && ctx.Err() == nil {
-				e.log.Warn("checkpoint failed; retrying at the next interval", "err", err)
-				e.metrics.countError("checkpoint")
+		}
+		err := e.checkpoint(ctx)
+		switch {
+		case err == nil:
+			lastOK = e.now()
+			if paused {
+				paused = false
+				e.src.ResumeFetchTopics(e.src.GetConsumeTopics()...)
+				e.event("info", "", "the state topic takes checkpoints again: copying resumes")
+			}
+		case ctx.Err() != nil:
+			return
+		default:
+			e.log.Warn("checkpoint failed; retrying at the next interval", "err", err)
+			e.metrics.countError("checkpoint")
+			if down := e.now().Sub(lastOK); !paused && down > checkpointOutage(interval) {
+				paused = true
+				e.src.PauseFetchTopics(e.src.GetConsumeTopics()...)
+				e.event("error", "", "the state topic %s could not be written for %s (%v): new source data is paused so that what a crash would leave to reconcile stays bounded; copying resumes with the first checkpoint that lands",
+					e.store.Topic(), down.Round(time.Second), err)
 			}
 		}
 	}

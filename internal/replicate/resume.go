@@ -24,7 +24,7 @@ type resumeInput struct {
 	srcStart, tgtStart, tgtEnd int64
 }
 
-// readTimeout bounds reading the few records reconciliation needs.
+// readTimeout bounds each read of reconciliation (one chunk of records).
 const readTimeout = 60 * time.Second
 
 // resume decides where a partition continues and returns its state and the
@@ -146,42 +146,58 @@ func (e *Engine) checkBoundary(ctx context.Context, in resumeInput, cp offsetmap
 	return nil
 }
 
+// reconcileChunk is how many record pairs reconciliation reads at a time, so
+// that a long unreconciled tail streams instead of sitting in memory.
+const reconcileChunk = 1000
+
 // reconcile adopts the k records written to the target after the checkpoint:
 // it reads them, reads the source from the checkpoint's next offset with the
 // same filter as the copy (committed records, control records skipped), and
 // requires each pair to hash the same. The map then includes them, so the copy
-// resumes right after the k-th source record: nothing lost, nothing twice.
+// resumes right after the k-th source record: nothing lost, nothing twice. The
+// tail is read in chunks; each chunk has the read timeout, the whole has none.
 func (e *Engine) reconcile(ctx context.Context, p *partition, in resumeInput, cp offsetmap.Checkpoint, k int64) error {
-	tgt, err := e.readTarget(ctx, in.tgtTopic, in.tp.Partition, cp.TgtNext, int(k))
-	if err != nil {
-		return err
-	}
-	src, err := e.readSource(ctx, in.tp, cp.SrcNext, int(k))
-	if err != nil {
-		return fmt.Errorf("reconcile %v: %w", in.tp, err)
-	}
 	h := recordhash.New()
-	for i, t := range tgt {
-		s := src.data[i]
-		if h.Record(s) != h.Record(t) {
-			return fmt.Errorf("target %s[%d] offset %d holds a record that differs from source offset %d (%s): it was not written by kmigrate; refusing to continue this partition",
-				in.tgtTopic, in.tp.Partition, t.Offset, s.Offset, recordhash.Diff(s, t))
+	srcFrom := cp.SrcNext
+	var last *kgo.Record
+	for done := int64(0); done < k; {
+		n := min(k-done, reconcileChunk)
+		tgt, err := e.readTarget(ctx, in.tgtTopic, in.tp.Partition, cp.TgtNext+done, int(n))
+		if err != nil {
+			return err
 		}
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i, s := range src.data {
-		for _, c := range src.skippedBefore[i] {
-			if err := p.m.Advance(c + 1); err != nil {
+		src, err := e.readSource(ctx, in.tp, srcFrom, int(n))
+		if err != nil {
+			return fmt.Errorf("reconcile %v: %w", in.tp, err)
+		}
+		for i, t := range tgt {
+			s := src.data[i]
+			if h.Record(s) != h.Record(t) {
+				return fmt.Errorf("target %s[%d] offset %d holds a record that differs from source offset %d (%s): it was not written by kmigrate; refusing to continue this partition",
+					in.tgtTopic, in.tp.Partition, t.Offset, s.Offset, recordhash.Diff(s, t))
+			}
+		}
+		p.mu.Lock()
+		for i, s := range src.data {
+			for _, c := range src.skippedBefore[i] {
+				if err := p.m.Advance(c + 1); err != nil {
+					p.mu.Unlock()
+					return fmt.Errorf("reconcile %v: %w", in.tp, err)
+				}
+			}
+			if err := p.m.Append(s.Offset); err != nil {
+				p.mu.Unlock()
 				return fmt.Errorf("reconcile %v: %w", in.tp, err)
 			}
 		}
-		if err := p.m.Append(s.Offset); err != nil {
-			return fmt.Errorf("reconcile %v: %w", in.tp, err)
-		}
+		p.mu.Unlock()
+		srcFrom = src.data[len(src.data)-1].Offset + 1
+		last = tgt[len(tgt)-1]
+		done += n
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	_, p.expectTgt = p.m.Next()
-	last := tgt[len(tgt)-1]
 	sum := recordhash.Record(last)
 	p.lastHash = &sum
 	p.dirty = true
