@@ -118,6 +118,21 @@ func (p *Plan) write(d doc) {
 		}
 	}
 
+	// One line per setting and value, with the number of topics: the same
+	// few settings are on every topic.
+	accepts := map[string]int{}
+	for _, tp := range p.Topics {
+		for k, why := range tp.Accepts {
+			accepts[fmt.Sprintf("%s = %s: %s", k, tp.Configs[k], why)]++
+		}
+	}
+	if len(accepts) > 0 {
+		d.subheading("Set so that the target takes every record the source took")
+		for _, line := range sortedKeys(accepts) {
+			d.line(fmt.Sprintf("%s (%d topics)", line, accepts[line]))
+		}
+	}
+
 	d.heading("Consumer groups")
 	if len(p.Groups) == 0 {
 		d.line("No consumer group is selected.")

@@ -26,7 +26,7 @@ func (p *planner) topic(ctx context.Context, t Topic) {
 		return
 	}
 	pt.Partitions, pt.ReplicationFactor, pt.SourceRF = s.Partitions, s.ReplicationFactor, s.SourceRF
-	pt.Configs, pt.Skipped = s.Configs, s.Skipped
+	pt.Configs, pt.Skipped, pt.Accepts = s.Configs, s.Skipped, s.Accepts
 	if len(pt.Configs) == 0 {
 		pt.Configs = nil
 	}

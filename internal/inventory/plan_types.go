@@ -161,8 +161,11 @@ type PlannedTopic struct {
 	SourceRF          int16  `json:"source_replication_factor"`
 	// Configs are the configs kmigrate sets on the target topic; Skipped the
 	// source overrides it does not copy, with the reason.
-	Configs           map[string]string `json:"configs,omitempty"`
-	Skipped           map[string]string `json:"skipped,omitempty"`
+	Configs map[string]string `json:"configs,omitempty"`
+	Skipped map[string]string `json:"skipped,omitempty"`
+	// Accepts are the configs among Configs that are set so that the target
+	// takes every record the source took, with the reason.
+	Accepts           map[string]string `json:"accepts,omitempty"`
 	Compacted         bool              `json:"compacted,omitempty"`
 	Records           int64             `json:"records"`
 	RecordsUpperBound bool              `json:"records_upper_bound"`

@@ -89,4 +89,3 @@ func TestCheckpointOutagePausesCopy(t *testing.T) {
 	r.stop(t)
 	assertSameRecords(t, readAll(t, src, topic), readAll(t, tgt, topic))
 }
-
