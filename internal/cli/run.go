@@ -96,8 +96,10 @@ func newMigration(cfg *config.Config, log *slog.Logger) *migration {
 	metrics := replicate.NewMetrics(reg)
 	engine := replicate.New(cfg, log, builder, metrics)
 	reg.MustRegister(engine.Collector())
+	feed := web.NewFeed(cfg.Migration, engine, reg)
+	feed.SetGroupSync(cfg.GroupSync.GroupSyncEnabled())
 	return &migration{cfg: cfg, log: log, reg: reg, builder: builder, engine: engine, groupMetrics: groups.NewMetrics(reg),
-		feed: web.NewFeed(cfg.Migration, engine, reg), verifyMetrics: verifyMetrics}
+		feed: feed, verifyMetrics: verifyMetrics}
 }
 
 // startCPUProfile profiles the process until the returned function is called.

@@ -161,13 +161,26 @@ func (rt *migration) runServed(ctx context.Context, opts replicate.Options, bar 
 	if url != "" {
 		rt.log.Info("serving the dashboard, /api/status and /metrics", "url", url)
 	}
+	pctx, pcancel := context.WithCancel(ctx)
+	done := make(chan struct{})
 	if bar != nil {
-		pctx, pcancel := context.WithCancel(ctx)
-		done := make(chan struct{})
 		go func() { defer close(done); trackCopy(pctx, bar, rt.feed) }()
 		defer func() { pcancel(); <-done; bar.Finish() }()
+	} else {
+		go func() { defer close(done); logProgress(pctx, rt.log, rt.feed, runLogInterval) }()
+		defer func() { pcancel(); <-done }()
 	}
-	return rt.run(ctx, opts)
+	// On SIGTERM or interrupt the context ends: say what happens next, since
+	// the flush and the final checkpoint may take up to shutdown_timeout.
+	stopLog := context.AfterFunc(ctx, func() {
+		rt.log.Info("stopping: no new fetches; flushing the records in flight and writing a final checkpoint, then leaving the writer group",
+			"shutdown_timeout", rt.cfg.Replication.ShutdownTimeout.Duration.String())
+	})
+	err = rt.run(ctx, opts)
+	if !stopLog() && err == nil {
+		rt.log.Info("stopped: final checkpoint written; the next run resumes from it")
+	}
+	return err
 }
 
 // loggerWith is logger with its output passed through bar, so that log lines

@@ -138,7 +138,7 @@ func (f Failure) where() string {
 	return strings.TrimSpace(b.String())
 }
 
-func status(pass bool) string {
+func passWord(pass bool) string {
 	if pass {
 		return "PASS"
 	}
@@ -163,7 +163,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		r.Migration, r.Mode, count(r.Topics, "topic"), count(r.Partitions, "partition"), r.Seconds)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, c := range r.Checks {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", status(c.Pass), c.Name, c.Summary)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", passWord(c.Pass), c.Name, c.Summary)
 	}
 	tw.Flush()
 	for _, c := range r.Checks {
@@ -225,7 +225,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\n| Check | Result | Checked | Failed | Summary |\n|---|---|---|---|---|\n")
 	for _, c := range r.Checks {
-		fmt.Fprintf(w, "| %s | **%s** | %d %s | %d | %s |\n", c.Name, status(c.Pass), c.Checked, c.Unit, c.Failed, mdEscape(c.Summary))
+		fmt.Fprintf(w, "| %s | **%s** | %d %s | %d | %s |\n", c.Name, passWord(c.Pass), c.Checked, c.Unit, c.Failed, mdEscape(c.Summary))
 	}
 	var notes []string
 	for _, c := range r.Checks {

@@ -17,6 +17,7 @@ import (
 	"github.com/kmigrate/kmigrate/internal/groups"
 	"github.com/kmigrate/kmigrate/internal/kafkatest"
 	"github.com/kmigrate/kmigrate/internal/replicate"
+	"github.com/kmigrate/kmigrate/internal/status"
 	"github.com/kmigrate/kmigrate/internal/verify"
 )
 
@@ -160,7 +161,7 @@ func compare(t *testing.T, p page, st *Status) {
 		}
 	}
 	eq("migration", p.Migration, st.Migration)
-	eq("phase", p.Phase, st.Phase)
+	eq("phase", p.Phase, string(st.Phase))
 	eq("ready", p.Ready, map[bool]string{true: "ready", false: "not ready"}[st.Ready])
 	eq("baseline percent", p.BaselinePct, fmt.Sprintf("%.1f%%", ov.BaselineProgress*100))
 	eq("baseline copied", p.BaselineCopied, num(ov.BaselineCopied))
@@ -183,7 +184,7 @@ func compare(t *testing.T, p page, st *Status) {
 		eq(want.Topic+" lag", got["t-lag"], num(want.LagRecords))
 		eq(want.Topic+" runs", got["t-runs"], num(int64(want.MapRuns)))
 		eq(want.Topic+" lost", got["t-lost"], num(want.LostRecords))
-		eq(want.Topic+" status", got["t-status"], want.Status)
+		eq(want.Topic+" phase", got["t-status"], string(want.Phase))
 	}
 	if st.Groups == nil {
 		if len(p.Groups) != 0 {
@@ -310,7 +311,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	t.Logf("page loaded in %s", time.Since(start).Round(time.Millisecond))
 	p := waitPage("a first update", func(p page) bool { return p.Updates >= 1 })
 	compare(t, p, fetchStatus(t, base))
-	if p.Phase != PhaseFailed || len(p.Errors) != 2 {
+	if p.Phase != string(status.Failed) || len(p.Errors) != 2 {
 		t.Errorf("phase %q and errors %q: the failed partition and group error are not shown", p.Phase, p.Errors)
 	}
 
@@ -323,7 +324,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// caught up, a verification ran, an event came.
 	src.update(func(s *Snapshot) {
 		s.Partitions = s.Partitions[:2]
-		s.Partitions[0].SrcNext, s.Partitions[0].Lag, s.Partitions[0].Copied = 650, 50, 550
+		s.Partitions[0].SrcNext, s.Partitions[0].Lag, s.Partitions[0].Copied, s.Partitions[0].TgtNext = 650, 50, 550, 550
 		s.Groups = &groups.Report{Time: t0.Add(time.Minute), Groups: 1, Rows: []groups.Row{
 			{Group: "billing", Topic: "orders", Partition: 0, Status: groups.InSync, SourceLag: 2, TargetLag: 2},
 			{Group: "billing", Topic: "orders", Partition: 1, Status: groups.InSync, SourceLag: 3, TargetLag: 3},
@@ -338,7 +339,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if p.Marker != "same page" {
 		t.Errorf("the page reloaded (marker %q): the update must come without a reload", p.Marker)
 	}
-	if p.Phase != PhaseCopying || len(p.Errors) != 0 || p.Events[0] != "orders a live update" {
+	if p.Phase != string(status.Following) || len(p.Errors) != 0 || p.Events[0] != "orders a live update" {
 		t.Errorf("after the update: phase %q, errors %q, first event %q", p.Phase, p.Errors, p.Events[0])
 	}
 	compare(t, p, fetchStatus(t, base))

@@ -123,7 +123,7 @@ function renderTopics(s) {
     prog.appendChild(el("span", pct(t.baseline_progress)));
     tr.appendChild(prog);
     const st = el("td", null, "t-status");
-    st.appendChild(badge(t.status));
+    st.appendChild(badge(t.phase));
     tr.appendChild(st);
     body.appendChild(tr);
   }
