@@ -209,7 +209,7 @@ func compare(t *testing.T, p page, st *Status) {
 		}
 	}
 	if st.Verify == nil {
-		eq("verify", p.Verify, "none yet")
+		eq("verify", p.Verify, "none in this process: kmigrate verify runs on its own and answers with its exit status")
 	} else {
 		eq("verify", p.Verify, map[bool]string{true: "PASS", false: "FAIL"}[st.Verify.Pass]+" · "+st.Verify.Mode)
 		var checks []string

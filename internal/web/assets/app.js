@@ -167,7 +167,7 @@ function renderVerify(s) {
   const ul = $("verify-checks");
   ul.replaceChildren();
   if (!v) {
-    res.textContent = "none yet";
+    res.textContent = "none in this process: kmigrate verify runs on its own and answers with its exit status";
     res.className = "result";
     setText("verify-time", "");
     return;
