@@ -66,7 +66,9 @@ func startLiveRun(t *testing.T, topic string) *liveRun {
 	}
 	logs := &kafkatest.SyncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, []string{"run", "-c", file}, Streams{In: strings.NewReader(""), Out: io.Discard, Err: logs}) }()
+	go func() {
+		done <- Run(ctx, []string{"run", "-c", file}, Streams{In: strings.NewReader(""), Out: io.Discard, Err: logs})
+	}()
 	stopped := false
 	stop := func() error {
 		if stopped {
