@@ -179,6 +179,25 @@ func shift(l slog.Level) slog.Level {
 	return l
 }
 
+// Identity is who a cluster is, from its metadata.
+type Identity struct {
+	// ClusterID is the cluster's id (KRaft: the metadata log's cluster id).
+	ClusterID string `json:"cluster_id"`
+	// Brokers is the number of brokers; Controller the active controller's id
+	// as the brokers report it.
+	Brokers    int   `json:"brokers"`
+	Controller int32 `json:"controller"`
+}
+
+// Identify is Ping that also returns the cluster's identity.
+func Identify(ctx context.Context, role Role, c config.Cluster, cl *kgo.Client) (Identity, error) {
+	m, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+	if err != nil {
+		return Identity{}, DescribeError(role, c, err)
+	}
+	return Identity{ClusterID: m.Cluster, Brokers: len(m.Brokers), Controller: m.Controller}, nil
+}
+
 // Brokers is Ping that also returns the number of brokers in the cluster.
 func Brokers(ctx context.Context, role Role, c config.Cluster, cl *kgo.Client) (int, error) {
 	m, err := kadm.NewClient(cl).BrokerMetadata(ctx)
