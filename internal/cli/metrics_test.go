@@ -124,6 +124,7 @@ func TestRunExportsCountersFromZero(t *testing.T) {
 	for _, want := range []string{
 		`kmigrate_source_records_lost_total{topic="events"} 0`,
 		`kmigrate_verify_runs_total{result="fail"} 0`,
+		`kmigrate_verify_runs_total{result="pending"} 0`,
 	} {
 		if !strings.Contains(body, want+"\n") {
 			t.Errorf("/metrics lacks %q", want)

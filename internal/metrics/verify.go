@@ -29,7 +29,7 @@ func NewVerify(reg prometheus.Registerer) *Verify {
 	m := &Verify{
 		passed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kmigrate_verify_passed",
-			Help: "1 when the latest verification passed every check, 0 when it failed; absent before the first.",
+			Help: "1 when the latest verification passed every check, 0 when it failed or is pending; absent before the first.",
 		}, nil),
 		check: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kmigrate_verify_check_passed",
@@ -53,10 +53,10 @@ func NewVerify(reg prometheus.Registerer) *Verify {
 		}, nil),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kmigrate_verify_runs_total",
-			Help: "Verifications run by this process, by result (pass, fail).",
+			Help: "Verifications run by this process, by result (pass, pending, fail).",
 		}, []string{"result"}),
 	}
-	for _, r := range []string{"pass", "fail"} {
+	for _, r := range []string{"pass", "pending", "fail"} {
 		m.runs.WithLabelValues(r)
 	}
 	if reg != nil {
@@ -83,8 +83,11 @@ func (m *Verify) Observe(rep *verify.Report) {
 	m.timestamp.WithLabelValues().Set(float64(rep.Started.UnixNano()) / 1e9)
 	m.duration.WithLabelValues().Set(rep.Seconds)
 	result := "fail"
-	if rep.Pass {
+	switch {
+	case rep.Pass:
 		result = "pass"
+	case rep.Result == verify.ResultPending:
+		result = "pending"
 	}
 	m.runs.WithLabelValues(result).Inc()
 }

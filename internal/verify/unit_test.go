@@ -252,3 +252,41 @@ func TestReportRenderings(t *testing.T) {
 	golden(t, "report.txt", text.Bytes())
 	golden(t, "report.md", md.Bytes())
 }
+
+func TestResults(t *testing.T) {
+	pending := Failure{Group: "g", Topic: "t", Partition: ptr(int32(0)), Kind: "pending", Pending: true, Message: "beyond the copy"}
+	wrong := Failure{Group: "g", Topic: "t", Partition: ptr(int32(1)), Kind: "position", Message: "the next record differs"}
+	for _, tc := range []struct {
+		name     string
+		failures []Failure
+		want     Result
+		text     string
+	}{
+		{"clean", nil, ResultPass, "RESULT: PASS (2 checks)"},
+		{"only pending", []Failure{pending}, ResultPending, "RESULT: PENDING (1 of 2 checks pending: groups;"},
+		{"pending and wrong", []Failure{pending, wrong}, ResultFail, "RESULT: FAIL (1 of 2 checks failed: groups)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			counts := newCheck(CheckCounts, "partitions")
+			groups := newCheck(CheckGroups, "group partitions")
+			for _, f := range tc.failures {
+				groups.fail(f)
+			}
+			rep := &Report{Migration: "m", Mode: ModeCounts, Checks: []*Check{counts, groups}}
+			rep.settle()
+			if rep.Result != tc.want || rep.Pass != (tc.want == ResultPass) {
+				t.Errorf("result %s pass %v, want %s", rep.Result, rep.Pass, tc.want)
+			}
+			var b bytes.Buffer
+			if err := rep.WriteText(&b); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(b.String(), tc.text) {
+				t.Errorf("text lacks %q:\n%s", tc.text, b.String())
+			}
+			if tc.want == ResultPending && !strings.Contains(b.String(), "PENDING  groups") {
+				t.Errorf("the groups check is not shown pending:\n%s", b.String())
+			}
+		})
+	}
+}

@@ -131,9 +131,11 @@ type GroupStatus struct {
 
 // VerifyStatus summarises a verification.
 type VerifyStatus struct {
-	Time    time.Time     `json:"time"`
-	Mode    string        `json:"mode"`
-	Pass    bool          `json:"pass"`
+	Time time.Time `json:"time"`
+	Mode string    `json:"mode"`
+	Pass bool      `json:"pass"`
+	// Result is PASS, PENDING or FAIL.
+	Result  string        `json:"result"`
 	Seconds float64       `json:"seconds"`
 	Checks  []VerifyCheck `json:"checks"`
 }
@@ -246,7 +248,7 @@ func verifyStatus(r *verify.Report) *VerifyStatus {
 	if r == nil {
 		return nil
 	}
-	vs := &VerifyStatus{Time: r.Started, Mode: string(r.Mode), Pass: r.Pass, Seconds: r.Seconds, Checks: []VerifyCheck{}}
+	vs := &VerifyStatus{Time: r.Started, Mode: string(r.Mode), Pass: r.Pass, Result: string(r.Result), Seconds: r.Seconds, Checks: []VerifyCheck{}}
 	for _, c := range r.Checks {
 		vc := VerifyCheck{Name: c.Name, Pass: c.Pass, Checked: c.Checked, Failed: c.Failed, Unit: c.Unit, Summary: c.Summary}
 		for _, f := range c.Failures {

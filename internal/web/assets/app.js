@@ -172,8 +172,8 @@ function renderVerify(s) {
     setText("verify-time", "");
     return;
   }
-  res.textContent = (v.pass ? "PASS" : "FAIL") + " · " + v.mode;
-  res.className = "result " + (v.pass ? "pass" : "fail");
+  res.textContent = (v.result || (v.pass ? "PASS" : "FAIL")) + " · " + v.mode;
+  res.className = "result " + (v.result ? v.result.toLowerCase() : (v.pass ? "pass" : "fail"));
   setText("verify-time", "at " + clock(v.time) + " in " + dur(v.seconds));
   for (const c of v.checks) {
     const li = el("li");
