@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -25,5 +28,30 @@ func TestUnknownCommandFails(t *testing.T) {
 	out, _, err := kmigrate(t, "config")
 	if err != nil || !strings.Contains(out, "check") {
 		t.Errorf("kmigrate config: %v, help %q", err, out)
+	}
+}
+
+// TestJSONErrors: a command that fails before its report prints a JSON error
+// object on stdout under --format json, and its last line on stderr is JSON
+// under --log-format json.
+func TestJSONErrors(t *testing.T) {
+	// Nothing listens on port 1.
+	cfg := writeConfig(t, "migration: m\nsource: {bootstrap_servers: [\"127.0.0.1:1\"]}\ntarget: {bootstrap_servers: [\"127.0.0.1:1\"]}\n")
+	out, _, err := kmigrate(t, "status", "-c", cfg, "--format", "json", "--interval", "0")
+	if err == nil {
+		t.Fatal("status against nothing succeeded")
+	}
+	var obj struct{ Error, Command string }
+	if jerr := json.Unmarshal([]byte(out), &obj); jerr != nil || obj.Command != "kmigrate status" || !strings.Contains(obj.Error, "127.0.0.1:1") {
+		t.Errorf("stdout under --format json: %q (%v)", out, jerr)
+	}
+	_, _, err = kmigrate(t, "status", "-c", cfg, "--log-format", "json", "--interval", "0")
+	var stderr bytes.Buffer
+	if code := ExitCode(err, &stderr); code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	var rec map[string]any
+	if jerr := json.Unmarshal(stderr.Bytes(), &rec); jerr != nil || rec["level"] != "ERROR" || !strings.Contains(fmt.Sprint(rec["err"]), "127.0.0.1:1") {
+		t.Errorf("last stderr line under --log-format json: %q (%v)", stderr.String(), jerr)
 	}
 }
