@@ -55,3 +55,23 @@ func TestJSONErrors(t *testing.T) {
 		t.Errorf("last stderr line under --log-format json: %q (%v)", stderr.String(), jerr)
 	}
 }
+
+// TestUniformReportFlags: every reporting command takes the same --format
+// choices, --out and --timeout.
+func TestUniformReportFlags(t *testing.T) {
+	root := newRoot(Streams{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &bytes.Buffer{}})
+	for _, path := range [][]string{{"config", "check"}, {"scan"}, {"plan"}, {"groups"}, {"groups", "sync"}, {"status"}, {"verify"}} {
+		cmd, _, err := root.Find(path)
+		if err != nil {
+			t.Fatalf("%v: %v", path, err)
+		}
+		for _, name := range []string{"format", "out", "timeout"} {
+			if cmd.Flags().Lookup(name) == nil {
+				t.Errorf("kmigrate %s has no --%s", strings.Join(path, " "), name)
+			}
+		}
+		if f := cmd.Flags().Lookup("format"); f != nil && !strings.Contains(f.Usage, "text, json, yaml, markdown") {
+			t.Errorf("kmigrate %s --format: %q", strings.Join(path, " "), f.Usage)
+		}
+	}
+}

@@ -55,7 +55,6 @@ type configCheckConnect struct {
 func newConfigCheckCmd(g *globals) *cobra.Command {
 	var out output
 	var connect bool
-	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Validate a configuration file and report every problem at once",
@@ -84,7 +83,9 @@ in to both clusters. Exit status 0 when valid, 1 otherwise.`,
 				res.Valid = true
 				res.Summary, res.Warnings = summarize(cfg)
 				if connect {
-					res.Connect = checkConnections(cmd.Context(), cfg, timeout)
+					ctx, cancel := out.context(cmd.Context())
+					res.Connect = checkConnections(ctx, cfg)
+					cancel()
 					for _, c := range res.Connect {
 						res.Valid = res.Valid && c.OK
 					}
@@ -94,8 +95,15 @@ in to both clusters. Exit status 0 when valid, 1 otherwise.`,
 					}
 				}
 			}
-			w := cmd.OutOrStdout()
-			if err := out.render(w, res, func(w io.Writer) error { return res.text(w, errs) }, nil); err != nil {
+			w, closeOut, err := out.writer(cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			err = out.render(w, res, func(w io.Writer) error { return res.text(w, errs) }, nil)
+			if cerr := closeOut(); err == nil {
+				err = cerr
+			}
+			if err != nil {
 				return err
 			}
 			if !res.Valid {
@@ -104,9 +112,8 @@ in to both clusters. Exit status 0 when valid, 1 otherwise.`,
 			return nil
 		},
 	}
-	out.register(cmd, formatText, formatJSON, formatYAML)
+	out.register(cmd, 30*time.Second)
 	cmd.Flags().BoolVar(&connect, "connect", false, "also connect and authenticate to both clusters")
-	cmd.Flags().DurationVar(&timeout, "timeout", 15*time.Second, "how long --connect waits for each cluster")
 	return cmd
 }
 
@@ -204,7 +211,7 @@ func summarize(c *config.Config) (map[string]string, []string) {
 	}, warnings
 }
 
-func checkConnections(ctx context.Context, c *config.Config, timeout time.Duration) []configCheckConnect {
+func checkConnections(ctx context.Context, c *config.Config) []configCheckConnect {
 	var b kafka.Builder
 	var out []configCheckConnect
 	for _, side := range []struct {
@@ -212,7 +219,7 @@ func checkConnections(ctx context.Context, c *config.Config, timeout time.Durati
 		cl   config.Cluster
 	}{{kafka.Source, c.Source}, {kafka.Target, c.Target}} {
 		r := configCheckConnect{Cluster: string(side.role)}
-		id, err := connectOnce(ctx, &b, side.role, side.cl, timeout)
+		id, err := connectOnce(ctx, &b, side.role, side.cl)
 		if err != nil {
 			r.Error = err.Error()
 		} else {
@@ -223,9 +230,7 @@ func checkConnections(ctx context.Context, c *config.Config, timeout time.Durati
 	return out
 }
 
-func connectOnce(ctx context.Context, b *kafka.Builder, role kafka.Role, c config.Cluster, timeout time.Duration) (kafka.Identity, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+func connectOnce(ctx context.Context, b *kafka.Builder, role kafka.Role, c config.Cluster) (kafka.Identity, error) {
 	cl, err := b.Client(ctx, role, c)
 	if err != nil {
 		return kafka.Identity{}, err

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -17,7 +16,6 @@ func newScanCmd(g *globals) *cobra.Command {
 	var out output
 	var cluster, baseline string
 	var includeInternal bool
-	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "scan",
 		Short: "Take inventory of one cluster: brokers, quorum, topics, groups, ACLs",
@@ -68,7 +66,7 @@ Exit status 0 when the scan completed, 1 when a cluster could not be reached.`,
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			ctx, cancel := out.context(cmd.Context())
 			defer cancel()
 			cc := cfg.Source
 			opts := inventory.Options{Role: role, IncludeInternal: includeInternal, Progress: bar}
@@ -112,12 +110,10 @@ Exit status 0 when the scan completed, 1 when a cluster could not be reached.`,
 			return nil
 		},
 	}
-	out.register(cmd, formatText, formatJSON, formatMarkdown)
-	out.registerOut(cmd)
+	out.register(cmd, 5*time.Minute)
 	cmd.Flags().StringVar(&cluster, "cluster", "source", "which cluster to scan: source or target")
 	cmd.Flags().StringVar(&baseline, "save-baseline", "", "also write the source baseline (versioned JSON) to this file")
 	cmd.Flags().BoolVar(&includeInternal, "include-internal", false, "also list internal topics (Kafka's __* and kmigrate's _kmigrate*), flagged")
-	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long the whole scan may take")
 	return cmd
 }
 

@@ -54,7 +54,13 @@ interrupted. Exit status 1 when a partition failed or data was lost.`,
 				return err
 			}
 			v := verify.New(cfg, &kafka.Builder{Logger: log}, log)
-			ctx := cmd.Context()
+			ctx, cancel := out.context(cmd.Context())
+			defer cancel()
+			stdout, closeOut, err := out.writer(cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			defer closeOut()
 			// Every sample is kept: the rates come from the first and the last.
 			hist := status.NewHistory(0, 0)
 			sample := func() (*status.Report, error) {
@@ -68,7 +74,6 @@ interrupted. Exit status 1 when a partition failed or data was lost.`,
 			if err != nil {
 				return err
 			}
-			stdout := cmd.OutOrStdout()
 			if !watch {
 				if interval > 0 {
 					if !wait(ctx, interval) {
@@ -104,7 +109,7 @@ interrupted. Exit status 1 when a partition failed or data was lost.`,
 			}
 		},
 	}
-	out.register(cmd, formatText, formatJSON, formatMarkdown)
+	out.register(cmd, 0)
 	f := cmd.Flags()
 	f.BoolVar(&watch, "watch", false, "sample every --interval until interrupted")
 	f.DurationVar(&interval, "interval", 3*time.Second, "time between the two samples that give rates (0: one sample)")

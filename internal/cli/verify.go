@@ -82,7 +82,8 @@ Exit status: 0 PASS, 1 FAIL (or verify could not run), 2 PENDING.`,
 				return err
 			}
 			v := verify.New(cfg, &kafka.Builder{Logger: log}, log)
-			ctx := cmd.Context()
+			ctx, cancel := out.context(cmd.Context())
+			defer cancel()
 			deadline := time.Now().Add(waitFor)
 			var rep *verify.Report
 			for {
@@ -123,8 +124,7 @@ Exit status: 0 PASS, 1 FAIL (or verify could not run), 2 PENDING.`,
 			return verifyExit(rep)
 		},
 	}
-	out.register(cmd, formatText, formatJSON, formatMarkdown)
-	out.registerOut(cmd)
+	out.register(cmd, 0)
 	f := cmd.Flags()
 	f.StringVar(&mode, "mode", string(verify.ModeSample), "how deeply records are compared: counts, sample or full")
 	f.IntVar(&samples, "samples", 10, "random records per partition in sample mode, besides the first and the last")

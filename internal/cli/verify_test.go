@@ -121,7 +121,7 @@ func TestVerifyAndStatusCommands(t *testing.T) {
 		want string
 	}{
 		{[]string{"verify", "-c", cfg, "--mode", "deep"}, `--mode "deep": use counts, sample or full`},
-		{[]string{"verify", "-c", cfg, "--format", "yaml"}, `--format "yaml": use one of text, json, markdown`},
+		{[]string{"verify", "-c", cfg, "--format", "xml"}, `--format "xml": use one of text, json, yaml, markdown`},
 		{[]string{"verify", "-c", cfg, "--topics", "("}, `--topics "("`},
 		{[]string{"status", "-c", cfg, "--watch", "--interval", "0"}, "--interval 0s: must be positive"},
 	} {
