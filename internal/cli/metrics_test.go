@@ -119,15 +119,29 @@ func TestRunExportsCountersFromZero(t *testing.T) {
 		if !strings.Contains(body, `kmigrate_partition_phase_count{phase="following"} 3`) {
 			return fmt.Errorf("the 3 partitions do not follow yet:\n%s", grepLines(body, "kmigrate_partition_phase_count"))
 		}
+		if !strings.Contains(body, `kmigrate_cluster_info{cluster="target",`) {
+			return fmt.Errorf("no target cluster identity yet")
+		}
 		return nil
 	})
 	for _, want := range []string{
 		`kmigrate_source_records_lost_total{topic="events"} 0`,
+		`kmigrate_cluster_brokers{cluster="source"} 1`,
+		`kmigrate_group_partitions{status="pending"} 0`,
 		`kmigrate_verify_runs_total{result="fail"} 0`,
 		`kmigrate_verify_runs_total{result="pending"} 0`,
 	} {
 		if !strings.Contains(body, want+"\n") {
 			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	for _, re := range []string{
+		`(?m)^kmigrate_build_info\{goversion="go[0-9.]+",version="[^"]+"\} 1$`,
+		`(?m)^kmigrate_up\{instance="[^"]+/[0-9]+",migration="live"\} 1$`,
+		`(?m)^kmigrate_cluster_info\{cluster="source",cluster_id="[^"]+",version="[^"]*"\} 1$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(body) {
+			t.Errorf("/metrics has no line matching %s:\n%s", re, grepLines(body, "kmigrate_"))
 		}
 	}
 	for _, absent := range []string{"kmigrate_verify_passed", "kmigrate_verify_last_run_timestamp_seconds"} {

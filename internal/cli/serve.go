@@ -9,10 +9,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kmigrate/kmigrate/internal/config"
+	"github.com/kmigrate/kmigrate/internal/kafka"
 	"github.com/kmigrate/kmigrate/internal/metrics"
 	"github.com/kmigrate/kmigrate/internal/progress"
 	"github.com/kmigrate/kmigrate/internal/replicate"
 	"github.com/kmigrate/kmigrate/internal/web"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // serveOptions change how a migration's server starts.
@@ -62,6 +65,7 @@ func (rt *migration) serve(ctx context.Context, o serveOptions) (string, func(),
 	}
 	if url != "" || rt.cfg.Metrics.DogStatsD.Address != "" || o.baseline {
 		wg.Go(func() { rt.loadBaseline(ctx) })
+		wg.Go(func() { rt.identifyClusters(ctx) })
 	}
 	return url, stop, nil
 }
@@ -97,6 +101,47 @@ func (rt *migration) loadBaseline(ctx context.Context) {
 			return
 		}
 		rt.log.Debug("baseline for the dashboard not read; retrying", "err", err, "attempt", attempt)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(min(time.Duration(attempt+1)*5*time.Second, time.Minute)):
+		}
+	}
+}
+
+// identifyClusters gives the feed and the metrics both clusters' identity
+// (id, version, brokers), retrying until it is read or ctx ends.
+func (rt *migration) identifyClusters(ctx context.Context) {
+	for attempt := 0; ; attempt++ {
+		err := func() error {
+			lctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			env, err := openClients(lctx, rt.cfg, rt.log)
+			if err != nil {
+				return err
+			}
+			defer env.close()
+			var infos []web.ClusterInfo
+			for _, side := range []struct {
+				role kafka.Role
+				c    config.Cluster
+				cl   *kgo.Client
+			}{{kafka.Source, rt.cfg.Source, env.src}, {kafka.Target, rt.cfg.Target, env.tgt}} {
+				id, err := kafka.Identify(lctx, side.role, side.c, side.cl)
+				if err != nil {
+					return err
+				}
+				rt.info.SetCluster(string(side.role), id.ClusterID, id.Version, id.Brokers)
+				infos = append(infos, web.ClusterInfo{Role: string(side.role), ClusterID: id.ClusterID, Version: id.Version,
+					Brokers: id.Brokers, Bootstrap: side.c.BootstrapServers, Seen: time.Now()})
+			}
+			rt.feed.SetClusters(infos)
+			return nil
+		}()
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		rt.log.Debug("cluster identities for the dashboard not read; retrying", "err", err, "attempt", attempt)
 		select {
 		case <-ctx.Done():
 			return

@@ -191,6 +191,9 @@ type Identity struct {
 	// as the brokers report it.
 	Brokers    int   `json:"brokers"`
 	Controller int32 `json:"controller"`
+	// Version is the Kafka version the first broker answers like, guessed
+	// from its API versions ("v4.1"); empty when unknown.
+	Version string `json:"version,omitempty"`
 }
 
 // Identify is Ping that also returns the cluster's identity.
@@ -204,7 +207,15 @@ func Identify(ctx context.Context, role Role, c config.Cluster, cl *kgo.Client) 
 	if err != nil {
 		return Identity{}, err
 	}
-	return Identity{ClusterID: m.Cluster, Brokers: len(m.Brokers), Controller: m.Controller}, nil
+	id := Identity{ClusterID: m.Cluster, Brokers: len(m.Brokers), Controller: m.Controller}
+	if vs, err := kadm.NewClient(cl).ApiVersions(ctx); err == nil {
+		vs.Each(func(v kadm.BrokerApiVersions) {
+			if g := v.VersionGuess(); id.Version == "" && v.Err == nil && g != "" {
+				id.Version = g
+			}
+		})
+	}
+	return id, nil
 }
 
 // Brokers is Ping that also returns the number of brokers in the cluster.

@@ -2,6 +2,7 @@ package web
 
 import (
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -47,6 +48,7 @@ type Feed struct {
 	recent    []replicate.Event
 	clusters  []ClusterInfo
 	groupSync bool
+	started   time.Time
 }
 
 var descBaseline = prometheus.NewDesc("kmigrate_baseline_progress_ratio",
@@ -114,6 +116,13 @@ func (f *Feed) SetClusters(c []ClusterInfo) {
 	f.clusters = append([]ClusterInfo(nil), c...)
 }
 
+// SetStarted records when the process started.
+func (f *Feed) SetStarted(t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.started = t
+}
+
 // SetGroupSync records whether consumer-group translation is enabled.
 func (f *Feed) SetGroupSync(on bool) {
 	f.mu.Lock()
@@ -135,7 +144,7 @@ func (f *Feed) Snapshot() Snapshot {
 	f.mu.Lock()
 	g := f.groups
 	s.Verify, s.Baseline = f.verify, f.baseline
-	s.Clusters, s.GroupSync = append([]ClusterInfo(nil), f.clusters...), f.groupSync
+	s.Clusters, s.GroupSync, s.ProcessStarted = append([]ClusterInfo(nil), f.clusters...), f.groupSync, f.started
 	s.Events = append([]replicate.Event(nil), f.recent...)
 	f.mu.Unlock()
 	if g != nil {

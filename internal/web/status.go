@@ -35,6 +35,8 @@ type Snapshot struct {
 	Clusters []ClusterInfo
 	// GroupSync is false when consumer-group translation is disabled.
 	GroupSync bool
+	// ProcessStarted is when the serving process started; zero if unknown.
+	ProcessStarted time.Time
 }
 
 // Source is what the dashboard reads. Implementations return a snapshot and
@@ -70,6 +72,10 @@ type Status struct {
 	Clusters []ClusterInfo `json:"clusters"`
 	// GroupSync is false when consumer-group translation is disabled.
 	GroupSync bool `json:"group_sync"`
+	// Started is when the process started, UptimeSeconds how long ago; both
+	// absent when unknown.
+	ProcessStarted *time.Time `json:"process_started,omitempty"`
+	UptimeSeconds  float64    `json:"uptime_seconds,omitempty"`
 	// Errors are the partitions that stopped, with their error.
 	Errors []PartitionError `json:"errors"`
 	// Groups summarises the latest translation pass; null before the first.
@@ -176,6 +182,10 @@ func buildStatus(s Snapshot, now time.Time, r status.Rates, points []status.Poin
 	}
 	if points == nil {
 		st.History = []status.Point{}
+	}
+	if !s.ProcessStarted.IsZero() {
+		t := s.ProcessStarted
+		st.ProcessStarted, st.UptimeSeconds = &t, now.Sub(t).Seconds()
 	}
 	for _, p := range rep.Partitions {
 		if p.Phase == status.Failed {
