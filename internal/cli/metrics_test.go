@@ -59,7 +59,13 @@ func startLiveRun(t *testing.T, topic string) *liveRun {
 		t.Fatal(err)
 	}
 	file := filepath.Join(t.TempDir(), "m.yaml")
-	cfg := fmt.Sprintf("migration: live\nsource: {bootstrap_servers: [%s]}\ntarget: {bootstrap_servers: [%s]}\ngroup_sync: {enabled: false}\nhttp: {listen: \"127.0.0.1:0\"}\n",
+	// A consumer group half way, for group translation to translate.
+	o := kadm.Offsets{}
+	o.Add(kadm.Offset{Topic: topic, Partition: 0, At: 10, LeaderEpoch: -1})
+	if err := kadm.NewClient(cl).CommitAllOffsets(ctx, "billing", o); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf("migration: live\nsource: {bootstrap_servers: [%s]}\ntarget: {bootstrap_servers: [%s]}\ngroup_sync: {interval: 200ms}\nhttp: {listen: \"127.0.0.1:0\"}\n",
 		src.ListenAddrs()[0], tgt.ListenAddrs()[0])
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -127,7 +133,7 @@ func TestRunExportsCountersFromZero(t *testing.T) {
 	for _, want := range []string{
 		`kmigrate_source_records_lost_total{topic="events"} 0`,
 		`kmigrate_cluster_brokers{cluster="source"} 1`,
-		`kmigrate_group_partitions{status="pending"} 0`,
+		`kmigrate_group_partitions{status="skipped"} 0`,
 		`kmigrate_verify_runs_total{result="fail"} 0`,
 		`kmigrate_verify_runs_total{result="pending"} 0`,
 	} {
@@ -137,7 +143,7 @@ func TestRunExportsCountersFromZero(t *testing.T) {
 	}
 	for _, re := range []string{
 		`(?m)^kmigrate_build_info\{goversion="go[0-9.]+",version="[^"]+"\} 1$`,
-		`(?m)^kmigrate_up\{instance="[^"]+/[0-9]+",migration="live"\} 1$`,
+		`(?m)^kmigrate_up\{migration="live",process="[^"]+/[0-9]+"\} 1$`,
 		`(?m)^kmigrate_cluster_info\{cluster="source",cluster_id="[^"]+",version="[^"]*"\} 1$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(body) {

@@ -24,10 +24,10 @@ type Info struct {
 }
 
 // NewInfo registers the info metrics with reg: kmigrate_build_info,
-// kmigrate_up (1 for migration from start to exit, for alerts on absent()),
+// kmigrate_up{migration,process} (1 from start to exit, process being host/pid; for alerts on absent()),
 // kmigrate_start_time_seconds, and, once SetCluster is called,
 // kmigrate_cluster_info and kmigrate_cluster_brokers.
-func NewInfo(reg prometheus.Registerer, version, migration, instance string, started time.Time) *Info {
+func NewInfo(reg prometheus.Registerer, version, migration, process string, started time.Time) *Info {
 	m := &Info{
 		build: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kmigrate_build_info",
@@ -36,7 +36,7 @@ func NewInfo(reg prometheus.Registerer, version, migration, instance string, sta
 		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kmigrate_up",
 			Help: "1 while this kmigrate instance runs the migration; alert on its absence.",
-		}, []string{"migration", "instance"}),
+		}, []string{"migration", "process"}),
 		start: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "kmigrate_start_time_seconds",
 			Help: "Unix time this kmigrate process started.",
@@ -52,7 +52,7 @@ func NewInfo(reg prometheus.Registerer, version, migration, instance string, sta
 		clusters: map[string][]string{},
 	}
 	m.build.WithLabelValues(version, runtime.Version()).Set(1)
-	m.up.WithLabelValues(migration, instance).Set(1)
+	m.up.WithLabelValues(migration, process).Set(1)
 	m.start.Set(float64(started.UnixNano()) / 1e9)
 	if reg != nil {
 		reg.MustRegister(m.build, m.up, m.start, m.cluster, m.brokers)
