@@ -68,6 +68,12 @@ func demoSnapshot() Snapshot {
 			{Name: verify.CheckSample, Pass: false, Checked: 36, Failed: 1, Unit: "records", Summary: "one differs",
 				Failures: []verify.Failure{{Kind: "differs", Message: "orders[0] offset 5: value differs"}}},
 		}},
+		Clusters: []ClusterInfo{
+			{Role: "source", ClusterID: "aws-msk-7Qx", Version: "v3.9", Brokers: 3, Bootstrap: []string{"b-1.msk:9098"}, Seen: t0},
+			{Role: "target", ClusterID: "gcp-kafka-K2f", Version: "v4.1", Brokers: 3, Bootstrap: []string{"kafka.gcp:9092"}, Seen: t0},
+		},
+		GroupSync:      true,
+		ProcessStarted: t0.Add(-90 * time.Minute),
 		Events: []replicate.Event{
 			{Time: t0, Level: "info", Topic: "orders", Message: "target topic gcp.orders created"},
 			{Time: t0.Add(time.Second), Level: "error", Topic: "users", Message: "partition users[0] stopped"},
