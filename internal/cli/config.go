@@ -20,7 +20,7 @@ func newConfigCmd(g *globals) *cobra.Command {
 		Use:   "config",
 		Short: "Work with the configuration file",
 	}
-	cmd.AddCommand(newConfigCheckCmd(g))
+	cmd.AddCommand(newConfigCheckCmd(g), newConfigInitCmd(g))
 	return cmd
 }
 
@@ -245,4 +245,12 @@ func passwordFileHint(key string) string {
 		return "password_file"
 	}
 	return "a profile or the environment's AWS credentials"
+}
+
+// contextWithTimeout bounds the command's context by timeout (0: no limit).
+func contextWithTimeout(cmd *cobra.Command, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout <= 0 {
+		return context.WithCancel(cmd.Context())
+	}
+	return context.WithTimeout(cmd.Context(), timeout)
 }
