@@ -179,6 +179,7 @@ walks you through a zero-loss cutover.`,
 		newStatusCmd(g),
 		newVerifyCmd(g),
 		newDemoCmd(g),
+		newResetCmd(g),
 	)
 	refuseUnknownSubcommands(root)
 	return root

@@ -53,7 +53,28 @@ const (
 	// Skipped: not translated, for the reason given (target ahead, topic not
 	// migrated, commit refused, ...).
 	Skipped Status = "skipped"
+	// Stopped: the partition's map no longer belongs to the topic of that name
+	// (deleted and recreated on the source or the target); never translated.
+	Stopped Status = "stopped"
+	// Failed: the group's committed offset for the partition could not be read
+	// or written; the reason is the error.
+	Failed Status = "error"
 )
+
+// Statuses lists every status a row can have, in report order.
+func Statuses() []Status {
+	return []Status{InSync, Pending, ActiveOnTarget, BehindRetention, Skipped, Stopped, Failed}
+}
+
+// IdentityTranslator is a Translator that knows which topic ids each source
+// topic's maps belong to. The syncer compares them with the topics' current
+// ids and refuses to translate through the map of a recreated topic.
+type IdentityTranslator interface {
+	Translator
+	// TopicIDs returns the ids a source topic's maps belong to; ok is false
+	// when none are recorded.
+	TopicIDs(source string) (ids offsetmap.TopicIDs, ok bool)
+}
 
 // Translator maps source positions to target positions: the live engine or the
 // state on the target.
@@ -219,12 +240,19 @@ func (s *Syncer) Pass(ctx context.Context, commit bool) (*Report, error) {
 			continue
 		}
 		r.Fetched.Each(func(o kadm.OffsetResponse) {
-			if o.Err != nil || o.At < 0 {
+			if o.Err == nil && o.At < 0 {
 				return
 			}
 			tt, ok := s.tr.TargetTopic(o.Topic)
 			if !ok {
 				return // a topic outside the migration: scan reports those groups
+			}
+			if o.Err != nil {
+				// Never silently missing: --check must not pass over it.
+				rep.Rows = append(rep.Rows, Row{Group: g, Topic: o.Topic, Partition: o.Partition, TargetTopic: tt,
+					SourceCommitted: -1, Translated: -1, TargetCommitted: -1, Status: Failed,
+					Reason: fmt.Sprintf("fetch the committed offset on the source: %v", o.Err)})
+				return
 			}
 			srcTopics[o.Topic] = true
 			tgtTopics[tt] = true
@@ -256,6 +284,10 @@ func (s *Syncer) Pass(ctx context.Context, commit bool) (*Report, error) {
 		return nil, err
 	}
 	tgtOffsets := s.tgt.FetchManyOffsets(ctx, keys(groupsWithWork)...)
+	recreated, err := s.recreated(ctx, srcTopics, tgtTopics)
+	if err != nil {
+		return nil, err
+	}
 
 	commits := map[string]kadm.Offsets{}
 	rowIdx := map[string][]int{}
@@ -282,6 +314,8 @@ func (s *Syncer) Pass(ctx context.Context, commit bool) (*Report, error) {
 		}
 		t, ok := s.tr.Translate(w.off.Topic, w.off.Partition, w.off.At)
 		switch {
+		case recreated[w.off.Topic] != "":
+			row.Status, row.Reason = Stopped, recreated[w.off.Topic]
 		case !ok:
 			row.Status, row.Reason = Skipped, "partition is not being copied"
 		case t.Kind == offsetmap.Pending:
@@ -323,6 +357,46 @@ func (s *Syncer) Pass(ctx context.Context, commit bool) (*Report, error) {
 	sortRows(rep.Rows)
 	s.finish(rep, start)
 	return rep, nil
+}
+
+// recreated returns, for each source topic whose map belongs to another
+// source or target topic than the one of that name now, why it must not be
+// translated. It asks only when the translator records topic ids.
+func (s *Syncer) recreated(ctx context.Context, srcTopics, tgtTopics map[string]bool) (map[string]string, error) {
+	out := map[string]string{}
+	it, ok := s.tr.(IdentityTranslator)
+	if !ok || len(srcTopics) == 0 {
+		return out, nil
+	}
+	src, err := s.src.ListTopics(ctx, keys(srcTopics)...)
+	if err != nil {
+		return nil, fmt.Errorf("list source topics: %w", err)
+	}
+	tgt, err := s.tgt.ListTopics(ctx, keys(tgtTopics)...)
+	if err != nil {
+		return nil, fmt.Errorf("list target topics: %w", err)
+	}
+	for topic := range srcTopics {
+		ids, bound := it.TopicIDs(topic)
+		if !bound {
+			continue
+		}
+		tt, _ := s.tr.TargetTopic(topic)
+		var curSrc, curTgt offsetmap.TopicID
+		if d, ok := src[topic]; ok && d.Err == nil {
+			curSrc = offsetmap.TopicID(d.ID)
+		}
+		if d, ok := tgt[tt]; ok && d.Err == nil {
+			curTgt = offsetmap.TopicID(d.ID)
+		}
+		switch {
+		case ids.Source != (offsetmap.TopicID{}) && curSrc != ids.Source:
+			out[topic] = fmt.Sprintf("source topic %s was deleted or recreated (id %s; the offset map belongs to %s): not translated", topic, curSrc, ids.Source)
+		case ids.Target != (offsetmap.TopicID{}) && curTgt != ids.Target:
+			out[topic] = fmt.Sprintf("target topic %s was deleted or recreated (id %s; the offset map belongs to %s): not translated", tt, curTgt, ids.Target)
+		}
+	}
+	return out, nil
 }
 
 // decide applies the commit rules to a translated row. It returns "" when the

@@ -35,6 +35,12 @@ func (t *StateTranslator) Translate(topic string, partition int32, c int64) (off
 	return s.Map.Translate(c), true
 }
 
+// TopicIDs implements IdentityTranslator.
+func (t *StateTranslator) TopicIDs(source string) (offsetmap.TopicIDs, bool) {
+	ids, ok := t.st.Topics[source]
+	return ids, ok
+}
+
 // TargetTopic implements Translator.
 func (t *StateTranslator) TargetTopic(source string) (string, bool) {
 	if !t.topics[source] {

@@ -393,38 +393,17 @@ func (p *planner) checkSource(ctx context.Context) map[string]bool {
 			groups = append(groups, n)
 		}
 	}
-	if len(groups) > 0 {
-		req := kmsg.NewPtrDescribeGroupsRequest()
-		req.Groups = groups
-		req.IncludeAuthorizedOperations = true
-		for _, shard := range p.o.Source.RequestSharded(ctx, req) {
-			if shard.Err != nil {
-				err := shard.Err
-				for _, g := range shard.Req.(*kmsg.DescribeGroupsRequest).Groups {
-					if errors.Is(err, kerr.GroupAuthorizationFailed) {
-						p.add(Finding{Severity: SeverityBlocker, Code: CodeCannotReadSource, Group: g,
-							Message: fmt.Sprintf("the source principal may not describe group %s, which the selection names", g),
-							Fix:     fmt.Sprintf("grant the principal Describe on group %s", g)})
-					} else {
-						p.gap("source group "+g, "DescribeGroups", err)
-					}
-				}
-				continue
-			}
-			for _, rg := range shard.Resp.(*kmsg.DescribeGroupsResponse).Groups {
-				err := kerr.ErrorForCode(rg.ErrorCode)
-				switch {
-				case errors.Is(err, kerr.GroupAuthorizationFailed):
-					p.add(Finding{Severity: SeverityBlocker, Code: CodeCannotReadSource, Group: rg.Group,
-						Message: fmt.Sprintf("the source principal may not describe group %s, which the selection names", rg.Group),
-						Fix:     fmt.Sprintf("grant the principal Describe on group %s", rg.Group)})
-				case err != nil && !errors.Is(err, kerr.GroupIDNotFound):
-					p.gap("source group "+rg.Group, "DescribeGroups", err)
-				default:
-					p.add(Finding{Severity: SeverityInfo, Code: CodeGroupMissing, Group: rg.Group,
-						Message: fmt.Sprintf("group %s, named in the selection, has no committed offsets on the source", rg.Group)})
-				}
-			}
+	for _, dg := range describeGroupsSettled(ctx, p.o.Source, groups, 15*time.Second) {
+		switch err := dg.err; {
+		case errors.Is(err, kerr.GroupAuthorizationFailed):
+			p.add(Finding{Severity: SeverityBlocker, Code: CodeCannotReadSource, Group: dg.group,
+				Message: fmt.Sprintf("the source principal may not describe group %s, which the selection names", dg.group),
+				Fix:     fmt.Sprintf("grant the principal Describe on group %s", dg.group)})
+		case err != nil && !errors.Is(err, kerr.GroupIDNotFound):
+			p.gap("source group "+dg.group, "DescribeGroups", err)
+		default:
+			p.add(Finding{Severity: SeverityInfo, Code: CodeGroupMissing, Group: dg.group,
+				Message: fmt.Sprintf("group %s, named in the selection, has no committed offsets on the source", dg.group)})
 		}
 	}
 	if len(p.src.Topics) == 0 {

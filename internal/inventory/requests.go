@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -402,4 +403,56 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// describedGroup is DescribeGroups' answer for one group, or the error that kept
+// it from answering.
+type describedGroup struct {
+	group string
+	err   error
+}
+
+// describeGroupsSettled describes groups and asks again, for up to settle, about
+// those whose answer is a retriable error: a new cluster's group coordinator
+// answers COORDINATOR_NOT_AVAILABLE or COORDINATOR_LOAD_IN_PROGRESS for seconds,
+// and that says nothing about the group.
+func describeGroupsSettled(ctx context.Context, cl *kgo.Client, groups []string, settle time.Duration) []describedGroup {
+	deadline := time.Now().Add(settle)
+	out := map[string]error{}
+	ask := groups
+	for wait := 100 * time.Millisecond; len(ask) > 0; wait = min(2*wait, time.Second) {
+		req := kmsg.NewPtrDescribeGroupsRequest()
+		req.Groups = ask
+		req.IncludeAuthorizedOperations = true
+		for _, shard := range cl.RequestSharded(ctx, req) {
+			if shard.Err != nil {
+				for _, g := range shard.Req.(*kmsg.DescribeGroupsRequest).Groups {
+					out[g] = shard.Err
+				}
+				continue
+			}
+			for _, rg := range shard.Resp.(*kmsg.DescribeGroupsResponse).Groups {
+				out[rg.Group] = kerr.ErrorForCode(rg.ErrorCode)
+			}
+		}
+		ask = nil
+		for _, g := range groups {
+			if err := out[g]; err != nil && kerr.IsRetriable(err) {
+				ask = append(ask, g)
+			}
+		}
+		if len(ask) == 0 || time.Now().Add(wait).After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			ask = nil
+		case <-time.After(wait):
+		}
+	}
+	res := make([]describedGroup, 0, len(groups))
+	for _, g := range groups {
+		res = append(res, describedGroup{group: g, err: out[g]})
+	}
+	return res
 }

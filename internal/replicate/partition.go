@@ -35,6 +35,9 @@ type pending struct {
 type partition struct {
 	tp       TP
 	tgtTopic string
+	// srcTopicID is the id of the source topic the map belongs to (zero when
+	// unknown); records fetched under another id are never copied.
+	srcTopicID offsetmap.TopicID
 	// maxRecordBytes is the largest record the target accepts, from the target
 	// topic's max.message.bytes and the producer's batch limit.
 	maxRecordBytes int64
