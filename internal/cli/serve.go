@@ -14,6 +14,7 @@ import (
 	"github.com/kmigrate/kmigrate/internal/metrics"
 	"github.com/kmigrate/kmigrate/internal/progress"
 	"github.com/kmigrate/kmigrate/internal/replicate"
+	"github.com/kmigrate/kmigrate/internal/status"
 	"github.com/kmigrate/kmigrate/internal/web"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -171,14 +172,20 @@ func trackCopy(ctx context.Context, bar *progress.Bar, feed web.Source) {
 	}
 	update := func() {
 		snap := feed.Snapshot()
+		obs := make([]status.Observation, len(snap.Partitions))
+		for i, p := range snap.Partitions {
+			obs[i] = status.FromEngine(p)
+		}
+		rep := status.Build(status.Input{Migration: snap.Migration, Baseline: snap.Baseline, Observations: obs,
+			Run: status.Run{Known: true, Alive: true, Self: true}})
 		var done, total int64
-		for _, p := range snap.Partitions {
-			end := p.SrcEnd
-			if b := snap.Baseline; b != nil {
-				end = max(end, b.EndOffsets[p.Topic][p.Partition])
+		for _, p := range rep.Partitions {
+			end := p.SourceEnd
+			if p.BaselineKnown {
+				end = max(end, p.BaselineEnd)
 			}
-			total += max(0, end-p.SrcBegin)
-			done += max(0, p.SrcNext-p.SrcBegin)
+			total += max(0, end-p.CopyBegin)
+			done += max(0, p.CopiedUpTo-p.CopyBegin)
 		}
 		bar.Set(done, total)
 	}
