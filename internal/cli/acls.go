@@ -67,8 +67,7 @@ be read, 1 otherwise.`,
 			return renderACLs(cmd.OutOrStdout(), &out, p)
 		},
 	}
-	out.register(cmd, formatText, formatJSON)
-	out.registerOut(cmd)
+	out.register(cmd, 0)
 	return cmd
 }
 
@@ -109,8 +108,7 @@ when any ACL could not be created.`,
 			return nil
 		},
 	}
-	out.register(cmd, formatText, formatJSON)
-	out.registerOut(cmd)
+	out.register(cmd, 0)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan, create nothing")
 	return cmd
 }

@@ -20,7 +20,7 @@ func newConfigCmd(g *globals) *cobra.Command {
 		Use:   "config",
 		Short: "Work with the configuration file",
 	}
-	cmd.AddCommand(newConfigCheckCmd(g))
+	cmd.AddCommand(newConfigCheckCmd(g), newConfigInitCmd(g))
 	return cmd
 }
 
@@ -32,6 +32,9 @@ type configCheckResult struct {
 	Warnings []string             `json:"warnings,omitempty" yaml:"warnings,omitempty"`
 	Summary  map[string]string    `json:"summary,omitempty" yaml:"summary,omitempty"`
 	Connect  []configCheckConnect `json:"connect,omitempty" yaml:"connect,omitempty"`
+	// Blockers are problems only --connect finds, such as source and target
+	// being one cluster.
+	Blockers []string `json:"blockers,omitempty" yaml:"blockers,omitempty"`
 }
 
 type configCheckError struct {
@@ -42,16 +45,16 @@ type configCheckError struct {
 }
 
 type configCheckConnect struct {
-	Cluster string `json:"cluster" yaml:"cluster"`
-	OK      bool   `json:"ok" yaml:"ok"`
-	Brokers int    `json:"brokers,omitempty" yaml:"brokers,omitempty"`
-	Error   string `json:"error,omitempty" yaml:"error,omitempty"`
+	Cluster   string `json:"cluster" yaml:"cluster"`
+	OK        bool   `json:"ok" yaml:"ok"`
+	ClusterID string `json:"cluster_id,omitempty" yaml:"cluster_id,omitempty"`
+	Brokers   int    `json:"brokers,omitempty" yaml:"brokers,omitempty"`
+	Error     string `json:"error,omitempty" yaml:"error,omitempty"`
 }
 
 func newConfigCheckCmd(g *globals) *cobra.Command {
 	var out output
 	var connect bool
-	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Validate a configuration file and report every problem at once",
@@ -80,14 +83,27 @@ in to both clusters. Exit status 0 when valid, 1 otherwise.`,
 				res.Valid = true
 				res.Summary, res.Warnings = summarize(cfg)
 				if connect {
-					res.Connect = checkConnections(cmd.Context(), cfg, timeout)
+					ctx, cancel := out.context(cmd.Context())
+					res.Connect = checkConnections(ctx, cfg)
+					cancel()
 					for _, c := range res.Connect {
 						res.Valid = res.Valid && c.OK
 					}
+					if s, t := res.Connect[0], res.Connect[1]; s.OK && t.OK && s.ClusterID != "" && s.ClusterID == t.ClusterID {
+						res.Blockers = append(res.Blockers, fmt.Sprintf("source and target are the same cluster (cluster id %s): a migration onto itself would copy every topic onto itself", s.ClusterID))
+						res.Valid = false
+					}
 				}
 			}
-			w := cmd.OutOrStdout()
-			if err := out.render(w, res, func(w io.Writer) error { return res.text(w, errs) }, nil); err != nil {
+			w, closeOut, err := out.writer(cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			err = out.render(w, res, func(w io.Writer) error { return res.text(w, errs) }, nil)
+			if cerr := closeOut(); err == nil {
+				err = cerr
+			}
+			if err != nil {
 				return err
 			}
 			if !res.Valid {
@@ -96,9 +112,8 @@ in to both clusters. Exit status 0 when valid, 1 otherwise.`,
 			return nil
 		},
 	}
-	out.register(cmd, formatText, formatJSON, formatYAML)
+	out.register(cmd, 30*time.Second)
 	cmd.Flags().BoolVar(&connect, "connect", false, "also connect and authenticate to both clusters")
-	cmd.Flags().DurationVar(&timeout, "timeout", 15*time.Second, "how long --connect waits for each cluster")
 	return cmd
 }
 
@@ -120,12 +135,15 @@ func (r configCheckResult) text(w io.Writer, errs config.Errors) error {
 	}
 	for _, c := range r.Connect {
 		if c.OK {
-			fmt.Fprintf(tw, "connect %s\tOK, %d brokers\n", c.Cluster, c.Brokers)
+			fmt.Fprintf(tw, "connect %s\tOK, %d brokers, cluster id %s\n", c.Cluster, c.Brokers, c.ClusterID)
 		} else {
 			fmt.Fprintf(tw, "connect %s\tFAILED: %s\n", c.Cluster, c.Error)
 		}
 	}
 	tw.Flush()
+	for _, b := range r.Blockers {
+		fmt.Fprintf(w, "error: %s\n", b)
+	}
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
@@ -154,8 +172,13 @@ func summarize(c *config.Config) (map[string]string, []string) {
 				proto = "SASL_SSL"
 			} else {
 				proto = "SASL_PLAINTEXT"
-				if cl.SASL.Mechanism == config.MechanismPlain {
+				switch cl.SASL.Mechanism {
+				case config.MechanismPlain:
 					warnings = append(warnings, role+": SASL PLAIN without TLS sends the password in clear text")
+				case config.MechanismOAuthBearer:
+					warnings = append(warnings, role+": OAUTHBEARER without TLS sends the bearer token in clear text (add "+role+".tls)")
+				case config.MechanismAWSMSKIAM:
+					warnings = append(warnings, role+": AWS_MSK_IAM without TLS: MSK serves IAM only on its TLS listener (port 9098); add "+role+".tls")
 				}
 			}
 			proto += " " + cl.SASL.Mechanism
@@ -175,6 +198,9 @@ func summarize(c *config.Config) (map[string]string, []string) {
 		}
 		return inc
 	}
+	for _, k := range c.InlineSecrets {
+		warnings = append(warnings, k+" is written in the file: anyone who can read it has the credential; use ${ENV_VAR} or "+passwordFileHint(k))
+	}
 	return map[string]string{
 		"migration": c.Migration,
 		"source":    cluster("source", c.Source),
@@ -185,7 +211,7 @@ func summarize(c *config.Config) (map[string]string, []string) {
 	}, warnings
 }
 
-func checkConnections(ctx context.Context, c *config.Config, timeout time.Duration) []configCheckConnect {
+func checkConnections(ctx context.Context, c *config.Config) []configCheckConnect {
 	var b kafka.Builder
 	var out []configCheckConnect
 	for _, side := range []struct {
@@ -193,28 +219,38 @@ func checkConnections(ctx context.Context, c *config.Config, timeout time.Durati
 		cl   config.Cluster
 	}{{kafka.Source, c.Source}, {kafka.Target, c.Target}} {
 		r := configCheckConnect{Cluster: string(side.role)}
-		n, err := connectOnce(ctx, &b, side.role, side.cl, timeout)
+		id, err := connectOnce(ctx, &b, side.role, side.cl)
 		if err != nil {
 			r.Error = err.Error()
 		} else {
-			r.OK, r.Brokers = true, n
+			r.OK, r.Brokers, r.ClusterID = true, id.Brokers, id.ClusterID
 		}
 		out = append(out, r)
 	}
 	return out
 }
 
-func connectOnce(ctx context.Context, b *kafka.Builder, role kafka.Role, c config.Cluster, timeout time.Duration) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+func connectOnce(ctx context.Context, b *kafka.Builder, role kafka.Role, c config.Cluster) (kafka.Identity, error) {
 	cl, err := b.Client(ctx, role, c)
 	if err != nil {
-		return 0, err
+		return kafka.Identity{}, err
 	}
 	defer cl.Close()
-	brokers, err := kafka.Brokers(ctx, role, c, cl)
-	if err != nil {
-		return 0, err
+	return kafka.Identify(ctx, role, c, cl)
+}
+
+// passwordFileHint names the file-based alternative to an inline secret key.
+func passwordFileHint(key string) string {
+	if strings.HasSuffix(key, ".sasl.password") {
+		return "password_file"
 	}
-	return brokers, nil
+	return "a profile or the environment's AWS credentials"
+}
+
+// contextWithTimeout bounds the command's context by timeout (0: no limit).
+func contextWithTimeout(cmd *cobra.Command, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout <= 0 {
+		return context.WithCancel(cmd.Context())
+	}
+	return context.WithTimeout(cmd.Context(), timeout)
 }

@@ -8,7 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,7 +22,6 @@ import (
 	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/groups"
 	"github.com/kmigrate/kmigrate/internal/inventory"
-	"github.com/kmigrate/kmigrate/internal/kafka"
 	"github.com/kmigrate/kmigrate/internal/replicate"
 	"github.com/kmigrate/kmigrate/internal/units"
 	"github.com/kmigrate/kmigrate/internal/verify"
@@ -170,6 +169,9 @@ type demo struct {
 	commits sync.Mutex
 	rt      *migration
 	start   time.Time
+	// seeded is the number of records the workload wrote before the
+	// migration started.
+	seeded int64
 }
 
 func (d *demo) say(format string, args ...any) {
@@ -179,6 +181,14 @@ func (d *demo) say(format string, args ...any) {
 func (d *demo) run(ctx context.Context, fallback bool) (*DemoResult, error) {
 	d.start = time.Now()
 	res := &DemoResult{}
+	// A --listen the user chose must be free: say so before minutes of work.
+	if !d.o.noServe && !fallback {
+		ln, err := net.Listen("tcp", d.o.listen)
+		if err != nil {
+			return nil, fmt.Errorf("--listen %s: %w (choose another address, or --no-serve)", d.o.listen, err)
+		}
+		ln.Close()
+	}
 	d.say("kmigrate demo: migrate a live Kafka cluster from \"aws\" to \"gcp\", both embedded in this process")
 	d.say("")
 	if err := d.startClusters(); err != nil {
@@ -201,8 +211,9 @@ func (d *demo) run(ctx context.Context, fallback bool) (*DemoResult, error) {
 	if err := d.seed(ctx); err != nil {
 		return nil, fmt.Errorf("seed the workload: %w", err)
 	}
-	d.say("  workload    %s records: %s (8 partitions), %s (4), %s (compacted, with tombstones and holes), %s (earliest offset 600); 5 consumer groups",
-		units.Count(d.produced.Load()), demoUserEvents, demoOrders, demoTenantConfig, demoAudit)
+	d.seeded = d.produced.Load()
+	d.say("  workload    %s records written: %s (8 partitions), %s (4), %s (compacted, with tombstones and holes), %s (earliest offset 600); 5 consumer groups",
+		units.Count(d.seeded), demoUserEvents, demoOrders, demoTenantConfig, demoAudit)
 
 	// The applications keep running: a producer and a committing consumer.
 	appsCtx, stopApps := context.WithCancel(ctx)
@@ -285,7 +296,7 @@ func (d *demo) run(ctx context.Context, fallback bool) (*DemoResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.say("4. groups     %s, translated exactly through the offset map", groupsLine(rep))
+	d.say("4. translate  consumer groups: %s, translated exactly through the offset map", groupsLine(rep))
 
 	// 5. Verify while the producer writes. The group check compares source
 	// and target commits, so the committing consumer holds its commits until
@@ -356,7 +367,7 @@ func (d *demo) run(ctx context.Context, fallback bool) (*DemoResult, error) {
 	if !res.Groups.AllInSync() {
 		res.Failures = append(res.Failures, "consumer groups: "+groupsLine(res.Groups))
 	}
-	if !res.LiveVerify.Pass {
+	if res.LiveVerify.Result == verify.ResultFail {
 		res.Failures = append(res.Failures, "verify while live: "+verifyLine(res.LiveVerify))
 	}
 	if !res.Verify.Pass {
@@ -386,20 +397,6 @@ func (r *DemoResult) writeText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "PASS  %s records in %d topics (%d partitions) copied from aws to gcp while a producer wrote, every one verified by SHA-256; %d consumer-group partitions translated exactly; nothing lost. %.0fs.\n",
 		units.Count(r.Copied), r.Topics, r.Partitions, groupParts, r.Seconds)
-}
-
-func (d *demo) startClusters() error {
-	var err error
-	d.aws, err = kfake.NewCluster(kfake.NumBrokers(3), kfake.ClusterID("aws"))
-	if err != nil {
-		return fmt.Errorf("start cluster aws: %w", err)
-	}
-	d.gcp, err = kfake.NewCluster(kfake.NumBrokers(3), kfake.ClusterID("gcp"))
-	if err != nil {
-		d.aws.Close()
-		return fmt.Errorf("start cluster gcp: %w", err)
-	}
-	return nil
 }
 
 // config is the migration's configuration, through the same loader and
@@ -433,469 +430,4 @@ http:
 		return nil, fmt.Errorf("demo configuration: %w", err)
 	}
 	return cfg, nil
-}
-
-// seed creates the topics and writes the workload present before the
-// migration starts.
-func (d *demo) seed(ctx context.Context) error {
-	compact := "compact"
-	isr := "2"
-	for _, t := range []struct {
-		name       string
-		partitions int32
-		configs    map[string]*string
-	}{
-		{demoUserEvents, 8, map[string]*string{"min.insync.replicas": &isr}},
-		{demoOrders, 4, map[string]*string{"min.insync.replicas": &isr}},
-		{demoTenantConfig, 3, map[string]*string{"min.insync.replicas": &isr, "cleanup.policy": &compact}},
-		{demoAudit, 2, map[string]*string{"min.insync.replicas": &isr}},
-	} {
-		resp, err := d.adm.CreateTopic(ctx, t.partitions, 3, t.configs, t.name)
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil {
-			return fmt.Errorf("create topic %s: %w", t.name, err)
-		}
-	}
-	now := time.Now()
-	// Timestamps spread over the last 20 minutes, as if the topics had history.
-	past := func(i, n int) time.Time {
-		return now.Add(-20 * time.Minute).Add(time.Duration(i) * 20 * time.Minute / time.Duration(n))
-	}
-	const users, orders = 20000, 6000
-	for i := range users {
-		d.send(d.userEvent(past(i, users)))
-	}
-	for i := range orders {
-		d.send(d.orderUpdate(i/4, i%4, past(i, orders)))
-	}
-	// tenant-config in rounds, each its own batch, so that compaction has
-	// older batches to clean: 60 tenants, 8 versions, then 6 tombstones.
-	for round := range 8 {
-		for tenant := range 60 {
-			d.send(d.tenantConfig(tenant, round, past(round*60+tenant, 9*60)))
-		}
-		if err := d.cl.Flush(ctx); err != nil {
-			return fmt.Errorf("flush %s: %w", demoTenantConfig, err)
-		}
-	}
-	for _, tenant := range []int{3, 11, 19, 27, 35, 43} {
-		d.send(&kgo.Record{Topic: demoTenantConfig, Key: fmt.Appendf(nil, "tenant-%03d", tenant), Timestamp: now.Add(-time.Minute),
-			Headers: []kgo.RecordHeader{{Key: "deleted-by", Value: []byte("offboarding")}}})
-	}
-	if err := d.cl.Flush(ctx); err != nil {
-		return fmt.Errorf("flush %s: %w", demoTenantConfig, err)
-	}
-	// The active (last) batch is never compacted: one more small round.
-	for tenant := range 5 {
-		d.send(d.tenantConfig(tenant, 8, now.Add(-30*time.Second)))
-	}
-	for i := range 3000 {
-		d.send(&kgo.Record{Topic: demoAudit, Partition: int32(i % 2), Key: fmt.Appendf(nil, "audit-%06d", i),
-			Value: fmt.Appendf(nil, `{"seq":%d,"actor":"svc-%d","action":"%s"}`, i, i%17, []string{"login", "grant", "revoke", "export"}[i%4]), Timestamp: past(i, 3000)})
-	}
-	if err := d.cl.Flush(ctx); err != nil {
-		return fmt.Errorf("flush the workload: %w", err)
-	}
-	d.aws.Compact()
-	// Retention moved the earliest offset of audit-log.
-	if _, err := d.adm.DeleteRecords(ctx, kadm.Offsets{demoAudit: {
-		0: {Topic: demoAudit, Partition: 0, At: 600}, 1: {Topic: demoAudit, Partition: 1, At: 600},
-	}}); err != nil {
-		return fmt.Errorf("delete the oldest records of %s: %w", demoAudit, err)
-	}
-	return d.commitGroups(ctx)
-}
-
-// send produces r asynchronously and counts it once acknowledged.
-func (d *demo) send(r *kgo.Record) {
-	d.cl.Produce(context.Background(), r, func(_ *kgo.Record, err error) {
-		if err == nil {
-			d.produced.Add(1)
-		} else if !errors.Is(err, context.Canceled) && !errors.Is(err, kgo.ErrClientClosed) {
-			d.log.Warn("demo producer", "err", err)
-		}
-	})
-}
-
-var (
-	demoEvents    = []string{"page_view", "page_view", "page_view", "click", "click", "add_to_cart", "purchase", "signup"}
-	demoPages     = []string{"/", "/search", "/product/42", "/product/7", "/cart", "/checkout", "/account"}
-	demoSources   = []string{"web", "ios", "android"}
-	demoOrderFlow = []string{"created", "paid", "shipped", "delivered"}
-	demoPlans     = []string{"free", "team", "business", "enterprise"}
-)
-
-func (d *demo) userEvent(ts time.Time) *kgo.Record {
-	user := d.rng.IntN(2500)
-	ev := demoEvents[d.rng.IntN(len(demoEvents))]
-	return &kgo.Record{
-		Topic: demoUserEvents, Key: fmt.Appendf(nil, "user-%05d", user), Timestamp: ts,
-		Value: fmt.Appendf(nil, `{"user":"user-%05d","event":"%s","page":"%s","session":"%016x","ts":%d}`,
-			user, ev, demoPages[d.rng.IntN(len(demoPages))], d.rng.Uint64(), ts.UnixMilli()),
-		Headers: []kgo.RecordHeader{
-			{Key: "content-type", Value: []byte("application/json")},
-			{Key: "source", Value: []byte(demoSources[d.rng.IntN(len(demoSources))])},
-			{Key: "trace-id", Value: fmt.Appendf(nil, "%032x", d.rng.Uint64())},
-		},
-	}
-}
-
-func (d *demo) orderUpdate(order, step int, ts time.Time) *kgo.Record {
-	return &kgo.Record{
-		Topic: demoOrders, Key: fmt.Appendf(nil, "order-%06d", order), Timestamp: ts,
-		Value: fmt.Appendf(nil, `{"order":"order-%06d","status":"%s","amount_cents":%d,"currency":"EUR"}`,
-			order, demoOrderFlow[step%len(demoOrderFlow)], 500+(order*7919)%50000),
-		Headers: []kgo.RecordHeader{{Key: "schema", Value: []byte("order.v3")}},
-	}
-}
-
-func (d *demo) tenantConfig(tenant, version int, ts time.Time) *kgo.Record {
-	return &kgo.Record{
-		Topic: demoTenantConfig, Key: fmt.Appendf(nil, "tenant-%03d", tenant), Timestamp: ts,
-		Value: fmt.Appendf(nil, `{"tenant":"tenant-%03d","version":%d,"plan":"%s","seats":%d,"sso":%t}`,
-			tenant, version, demoPlans[(tenant+version)%len(demoPlans)], 5+tenant*version%200, version%2 == 0),
-	}
-}
-
-// commitGroups commits the consumer groups' positions on aws, at different lags.
-func (d *demo) commitGroups(ctx context.Context) error {
-	topics := []string{demoUserEvents, demoOrders, demoTenantConfig, demoAudit}
-	starts, err := d.adm.ListStartOffsets(ctx, topics...)
-	if err != nil {
-		return fmt.Errorf("list start offsets: %w", err)
-	}
-	ends, err := d.adm.ListEndOffsets(ctx, topics...)
-	if err != nil {
-		return fmt.Errorf("list end offsets: %w", err)
-	}
-	at := func(topic string, f func(start, end int64) int64) kadm.Offsets {
-		os := kadm.Offsets{}
-		ends.Each(func(o kadm.ListedOffset) {
-			if s, ok := starts.Lookup(o.Topic, o.Partition); ok && o.Topic == topic && o.Err == nil && s.Err == nil {
-				os.Add(kadm.Offset{Topic: topic, Partition: o.Partition, At: f(s.Offset, o.Offset), LeaderEpoch: -1})
-			}
-		})
-		return os
-	}
-	for _, c := range []struct {
-		group string
-		os    kadm.Offsets
-	}{
-		{"search-indexer", at(demoUserEvents, func(_, end int64) int64 { return end })},
-		{"analytics", at(demoUserEvents, func(_, end int64) int64 { return end * 6 / 10 })},
-		{"billing", at(demoOrders, func(_, end int64) int64 { return max(0, end-150) })},
-		// Between compaction holes, most likely: the translation stays exact.
-		{"config-cache", at(demoTenantConfig, func(start, end int64) int64 { return start + (end-start)/2 })},
-		{"audit-archiver", at(demoAudit, func(start, _ int64) int64 { return start + 400 })},
-	} {
-		if err := d.adm.CommitAllOffsets(ctx, c.group, c.os); err != nil {
-			return fmt.Errorf("commit offsets of group %s: %w", c.group, err)
-		}
-	}
-	return nil
-}
-
-// produce is the application that keeps writing to aws until ctx is done.
-func (d *demo) produce(ctx context.Context) {
-	const tick = 100 * time.Millisecond
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	order := 100000
-	perTick := max(1, d.o.rate/10)
-	for n := 0; ; n++ {
-		select {
-		case <-ctx.Done():
-			if err := d.cl.Flush(context.Background()); err != nil {
-				d.log.Warn("flush the demo producer", "err", err)
-			}
-			return
-		case <-t.C:
-		}
-		now := time.Now()
-		for i := range perTick {
-			switch {
-			case i%10 < 7:
-				d.send(d.userEvent(now))
-			case i%10 < 9:
-				d.send(d.orderUpdate(order+i/4, i%4, now))
-			default:
-				d.send(d.tenantConfig(d.rng.IntN(60), 9+n, now))
-			}
-		}
-		order += perTick
-	}
-}
-
-// consume is the analytics consumer: it commits its way towards the end of
-// user-events, 200 records per partition every two seconds.
-func (d *demo) consume(ctx context.Context) {
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		d.commits.Lock()
-		d.commitAnalytics(ctx)
-		d.commits.Unlock()
-	}
-}
-
-func (d *demo) commitAnalytics(ctx context.Context) {
-	committed, err := d.adm.FetchOffsets(ctx, "analytics")
-	if err != nil {
-		return
-	}
-	ends, err := d.adm.ListEndOffsets(ctx, demoUserEvents)
-	if err != nil {
-		return
-	}
-	next := kadm.Offsets{}
-	committed.Each(func(o kadm.OffsetResponse) {
-		if e, ok := ends.Lookup(o.Topic, o.Partition); ok && o.Err == nil {
-			next.Add(kadm.Offset{Topic: o.Topic, Partition: o.Partition, At: min(e.Offset, o.At+200), LeaderEpoch: -1})
-		}
-	})
-	if _, err := d.adm.CommitOffsets(ctx, "analytics", next); err != nil && ctx.Err() == nil {
-		d.log.Warn("demo consumer commit", "err", err)
-	}
-}
-
-func (d *demo) scan(ctx context.Context, cfg *config.Config) error {
-	snap, err := inventory.Scan(ctx, d.cl, inventory.Options{Role: kafka.Source, Topics: &cfg.Topics, Groups: &cfg.Groups, SkipCluster: true})
-	if err != nil {
-		return fmt.Errorf("scan aws: %w", err)
-	}
-	s := snap.Summary
-	d.say("1. scan       aws: %d brokers, %d topics (%d compacted), %d partitions, %s records, %d consumer groups with a total lag of %s",
-		s.Brokers, s.Topics, s.CompactedTopics, s.Partitions, units.Count(s.Records), s.Groups, units.Count(s.TotalLag))
-	return nil
-}
-
-func (d *demo) plan(ctx context.Context, cfg *config.Config) (*inventory.Plan, error) {
-	b := &kafka.Builder{Logger: d.log}
-	src, err := b.Client(ctx, kafka.Source, cfg.Source)
-	if err != nil {
-		return nil, err
-	}
-	defer src.Close()
-	tgt, err := b.Client(ctx, kafka.Target, cfg.Target)
-	if err != nil {
-		return nil, err
-	}
-	defer tgt.Close()
-	plan, err := inventory.MakePlan(ctx, inventory.PlanOptions{
-		Config: cfg, Source: src, Target: tgt,
-		Rate: inventory.CopyRate{BytesPerSecond: inventory.DefaultAssumedRate, Origin: "default"},
-		NewTargetReader: func(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) {
-			return b.Client(ctx, kafka.Target, cfg.Target, opts...)
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("plan: %w", err)
-	}
-	s := plan.Summary
-	d.say("2. plan       create %d topics (%d partitions) on gcp; %d blockers, %d warnings", s.Create, s.Partitions, s.Blockers, s.Warnings)
-	return plan, nil
-}
-
-// endOffsets returns the end offset of every partition of the workload.
-func (d *demo) endOffsets(ctx context.Context) (kadm.ListedOffsets, error) {
-	ends, err := d.adm.ListEndOffsets(ctx, demoUserEvents, demoOrders, demoTenantConfig, demoAudit)
-	if err != nil {
-		return nil, fmt.Errorf("list end offsets of aws: %w", err)
-	}
-	if err := ends.Error(); err != nil {
-		return nil, fmt.Errorf("list end offsets of aws: %w", err)
-	}
-	return ends, nil
-}
-
-// waitCopied waits until every partition copied up to ends.
-func (d *demo) waitCopied(ctx context.Context, ends kadm.ListedOffsets, timeout time.Duration, engineErr func() error) error {
-	return demoPoll(ctx, timeout, engineErr, func() (bool, string) {
-		next := map[string]map[int32]int64{}
-		for _, p := range d.rt.engine.Status() {
-			if p.Error != "" {
-				return false, fmt.Sprintf("%s[%d]: %s", p.Topic, p.Partition, p.Error)
-			}
-			if next[p.Topic] == nil {
-				next[p.Topic] = map[int32]int64{}
-			}
-			next[p.Topic][p.Partition] = p.SrcNext
-		}
-		behind := 0
-		ends.Each(func(o kadm.ListedOffset) {
-			if n, ok := next[o.Topic][o.Partition]; !ok || n < o.Offset {
-				behind++
-			}
-		})
-		return behind == 0, fmt.Sprintf("%d partitions not copied up to the end offsets", behind)
-	})
-}
-
-// waitGroups waits for a translation pass that started after since and found
-// every group partition in sync.
-func (d *demo) waitGroups(ctx context.Context, since time.Time, timeout time.Duration, engineErr func() error) (*groups.Report, error) {
-	var last *groups.Report
-	err := demoPoll(ctx, timeout, engineErr, func() (bool, string) {
-		last = d.rt.feed.Snapshot().Groups
-		if last == nil || last.Time.Before(since) {
-			return false, "no translation pass yet"
-		}
-		return last.AllInSync(), groupsLine(last)
-	})
-	if last != nil && errors.Is(err, errDemoTimeout) {
-		return last, nil // reported as it is; the verdict says FAIL
-	}
-	return last, err
-}
-
-var errDemoTimeout = errors.New("timed out")
-
-// demoPoll calls cond until it holds, the timeout passes, ctx ends or the
-// engine stops.
-func demoPoll(ctx context.Context, timeout time.Duration, engineErr func() error, cond func() (bool, string)) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, why := cond()
-		if ok {
-			return nil
-		}
-		if err := engineErr(); err != nil {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w after %s: %s", errDemoTimeout, timeout, why)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// demoVerifyTimeout bounds one verification; the demo's take a second.
-const demoVerifyTimeout = 30 * time.Second
-
-func (d *demo) verify(ctx context.Context, cfg *config.Config, mode verify.Mode) (*verify.Report, error) {
-	vctx, cancel := context.WithTimeout(ctx, demoVerifyTimeout)
-	defer cancel()
-	rep, err := verify.New(cfg, &kafka.Builder{Logger: d.log}, d.log).Verify(vctx, verify.Options{Mode: mode})
-	if err != nil {
-		if ctx.Err() == nil && vctx.Err() != nil {
-			return nil, fmt.Errorf("verify (%s) did not finish within %s: %w", mode, demoVerifyTimeout, err)
-		}
-		return nil, fmt.Errorf("verify (%s): %w", mode, err)
-	}
-	d.rt.feed.SetVerify(rep)
-	d.rt.verifyMetrics.Observe(rep)
-	level := "info"
-	if !rep.Pass {
-		level = "error"
-	}
-	d.rt.feed.Event(replicate.Event{Time: time.Now(), Level: level, Message: "demo: verify " + verifyLine(rep)})
-	for _, c := range rep.Failed() {
-		for i, f := range c.Failures {
-			if i == 3 {
-				d.say("                %s: %d more", c.Name, c.Failed-i)
-				break
-			}
-			d.say("                %s: %s %s", c.Name, f.Kind, f.Message)
-		}
-	}
-	return rep, nil
-}
-
-// live lets the migration run with the applications for duration, printing a
-// line every few seconds.
-func (d *demo) live(ctx context.Context, duration time.Duration, engineErr func() error) error {
-	end := time.Now().Add(duration)
-	every := min(10*time.Second, max(duration/3, time.Second))
-	last := d.totals()
-	for time.Now().Before(end) {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(min(every, time.Until(end))):
-		}
-		if err := engineErr(); err != nil {
-			return err
-		}
-		t := d.totals()
-		gl := "no pass yet"
-		if g := d.rt.feed.Snapshot().Groups; g != nil {
-			gl = groupsLine(g)
-		}
-		d.say("              +%s records copied, lag %s, groups %s, %s left",
-			units.Count(t.copied-last.copied), units.Count(t.lag), gl, time.Until(end).Round(time.Second))
-		last = t
-	}
-	return nil
-}
-
-type demoTotals struct {
-	topics, partitions, runs, failed int
-	copied, bytes, lag, lost         int64
-}
-
-func (d *demo) totals() demoTotals {
-	var t demoTotals
-	var topics []string
-	for _, p := range d.rt.engine.Status() {
-		if !slices.Contains(topics, p.Topic) {
-			topics = append(topics, p.Topic)
-		}
-		t.partitions++
-		t.runs += p.Runs
-		t.copied += p.Copied
-		t.bytes += p.Bytes
-		t.lag += max(0, p.Lag)
-		for _, l := range p.Lost {
-			t.lost += l.To - l.From
-		}
-		if p.Error != "" {
-			t.failed++
-		}
-	}
-	t.topics = len(topics)
-	return t
-}
-
-func groupsLine(r *groups.Report) string {
-	if r == nil {
-		return "no translation pass"
-	}
-	c := r.Counts()
-	s := fmt.Sprintf("%d groups, %d/%d partitions in-sync", r.Groups, c[groups.InSync], len(r.Rows))
-	for _, st := range []groups.Status{groups.Pending, groups.ActiveOnTarget, groups.BehindRetention, groups.Skipped} {
-		if c[st] > 0 {
-			s += fmt.Sprintf(", %d %s", c[st], st)
-		}
-	}
-	if len(r.Errors) > 0 {
-		s += fmt.Sprintf(", %d errors", len(r.Errors))
-	}
-	return s
-}
-
-func verifyLine(r *verify.Report) string {
-	verdict := "FAIL"
-	if r.Pass {
-		verdict = "PASS"
-	}
-	var checks []string
-	for _, c := range r.Checks {
-		mark := "ok"
-		if !c.Pass {
-			mark = fmt.Sprintf("FAILED %d/%d", c.Failed, c.Checked)
-		}
-		checks = append(checks, c.Name+" "+mark)
-	}
-	return fmt.Sprintf("%s %s in %.1fs: %s", verdict, r.Mode, r.Seconds, strings.Join(checks, ", "))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -31,7 +32,9 @@ func TestDemo(t *testing.T) {
 		"1. scan       aws: 3 brokers, 4 topics (1 compacted), 17 partitions",
 		"2. plan       create 4 topics (17 partitions) on gcp; 0 blockers",
 		"3. replicate  backlog copied",
-		"4. groups     5 groups, 25/25 partitions in-sync",
+		"4. translate  consumer groups: 5 groups, 25/25 partitions in-sync",
+		"records written: user-events",
+		"less the 1,200 older ones deleted from the head of audit-log",
 		"5. verify     PASS sample",
 		"verify PASS full",
 	} {
@@ -47,6 +50,24 @@ func TestDemo(t *testing.T) {
 	}
 	if elapsed > time.Minute {
 		t.Errorf("the demo took %s, more than a minute", elapsed)
+	}
+}
+
+// TestDemoBusyListen: a --listen address that is taken is refused at once,
+// before the clusters start.
+func TestDemoBusyListen(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var out, errOut kafkatest.SyncBuffer
+	err = Run(context.Background(), []string{"demo", "--listen", ln.Addr().String(), "--duration", "0"}, Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+	if err == nil || !strings.Contains(err.Error(), "--listen "+ln.Addr().String()) {
+		t.Errorf("demo on a busy --listen: %v", err)
+	}
+	if strings.Contains(out.String(), "1. scan") || strings.Contains(out.String(), "clusters ") {
+		t.Errorf("the demo started before refusing the busy address:\n%s", out.String())
 	}
 }
 
@@ -87,11 +108,11 @@ func TestDemoServesDashboard(t *testing.T) {
 			Pass bool `json:"pass"`
 		} `json:"verify"`
 	}
-	waitForDemo(t, 30*time.Second, done, "a caught-up status with groups, a verification and the baseline", func() bool {
+	waitForDemo(t, 30*time.Second, done, "a following status with groups, a verification and the baseline", func() bool {
 		if err := fetchJSON(url+"api/status", &st); err != nil {
 			t.Fatal(err)
 		}
-		return st.Phase == "caught-up" && st.Ready && st.Groups != nil && st.Verify != nil && st.Overview.BaselineKnown
+		return st.Phase == "following" && st.Ready && st.Groups != nil && st.Verify != nil && st.Overview.BaselineKnown
 	})
 	if st.Overview.Topics != 4 || st.Overview.Partitions != 17 || st.Overview.CopiedRecords < 20000 || st.Groups.Partitions != 25 || !st.Verify.Pass {
 		t.Errorf("status %+v, groups %+v, verify %+v", st.Overview, *st.Groups, *st.Verify)

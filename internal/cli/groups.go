@@ -39,7 +39,9 @@ active-on-target, behind-retention, skipped) with the reason. It changes nothing
 			if err := out.validate(); err != nil {
 				return err
 			}
-			rep, err := groupsPass(cmd.Context(), g, false)
+			ctx, cancel := out.context(cmd.Context())
+			defer cancel()
+			rep, err := groupsPass(ctx, g, false)
 			if err != nil {
 				return err
 			}
@@ -52,8 +54,7 @@ active-on-target, behind-retention, skipped) with the reason. It changes nothing
 			return nil
 		},
 	}
-	out.register(cmd, formatText, formatJSON, formatYAML, formatMarkdown)
-	out.registerOut(cmd)
+	out.register(cmd, 5*time.Minute)
 	cmd.Flags().BoolVar(&check, "check", false, "exit 1 unless every group partition is in-sync")
 	cmd.AddCommand(newGroupsSyncCmd(g))
 	return cmd
@@ -85,7 +86,10 @@ pass every group_sync.interval until interrupted.`,
 					return err
 				}
 				for {
-					rep, err := groupsPass(cmd.Context(), g, !dryRun)
+					// Without --once, --timeout bounds each pass.
+					ctx, cancel := out.context(cmd.Context())
+					rep, err := groupsPass(ctx, g, !dryRun)
+					cancel()
 					if err != nil {
 						return err
 					}
@@ -97,7 +101,9 @@ pass every group_sync.interval until interrupted.`,
 					}
 				}
 			}
-			rep, err := groupsPass(cmd.Context(), g, !dryRun)
+			ctx, cancel := out.context(cmd.Context())
+			defer cancel()
+			rep, err := groupsPass(ctx, g, !dryRun)
 			if err != nil {
 				return err
 			}
@@ -110,8 +116,7 @@ pass every group_sync.interval until interrupted.`,
 			return nil
 		},
 	}
-	out.register(cmd, formatText, formatJSON, formatYAML, formatMarkdown)
-	out.registerOut(cmd)
+	out.register(cmd, 5*time.Minute)
 	cmd.Flags().BoolVar(&once, "once", false, "run one pass and exit")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be committed, commit nothing")
 	return cmd

@@ -20,7 +20,6 @@ const exitBlockers = 2
 func newPlanCmd(g *globals) *cobra.Command {
 	var out output
 	var rateFlag string
-	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "plan",
 		Short: "Compare source and target: what run will create, and what stands in its way",
@@ -75,7 +74,7 @@ one, 1 when a cluster could not be reached.`,
 			case cfg.Replication.MaxBytesPerSecond > 0:
 				rate = inventory.CopyRate{BytesPerSecond: cfg.Replication.MaxBytesPerSecond, Origin: "replication.max_bytes_per_second"}
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			ctx, cancel := out.context(cmd.Context())
 			defer cancel()
 			b := &kafka.Builder{Logger: log}
 			src, err := b.Client(ctx, kafka.Source, cfg.Source)
@@ -120,10 +119,8 @@ one, 1 when a cluster could not be reached.`,
 			return nil
 		},
 	}
-	out.register(cmd, formatText, formatJSON, formatMarkdown)
-	out.registerOut(cmd)
+	out.register(cmd, 5*time.Minute)
 	cmd.Flags().StringVar(&rateFlag, "assumed-rate", "", "copy rate the retention check assumes, bytes per second with an optional unit: 50MiB, 100MB, 1GiB (default replication.max_bytes_per_second, else 20MiB)")
-	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long the whole plan may take")
 	return cmd
 }
 

@@ -80,8 +80,7 @@ with its outcome (set or failed). With --dry-run it prints the plan and changes
 nothing. Exit status 1 when any quota could not be set.`
 		cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan, set nothing")
 	}
-	out.register(cmd, formatText, formatJSON)
-	out.registerOut(cmd)
+	out.register(cmd, 0)
 	return cmd
 }
 

@@ -5,6 +5,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -40,20 +41,42 @@ func (e *ExitError) Error() string {
 }
 
 // ExitCode prints err to w (unless it is a bare ExitError) and returns the process
-// exit code: 0 for nil, the ExitError's code, 1 otherwise.
+// exit code: 0 for nil, the ExitError's code, 1 otherwise. Under --log-format
+// json the line is a JSON log record, like every other line on w.
 func ExitCode(err error, w io.Writer) int {
 	if err == nil {
 		return 0
 	}
+	var jl *jsonLogged
+	print := func(msg string) { fmt.Fprintln(w, "kmigrate:", msg) }
+	if errors.As(err, &jl) {
+		print = func(msg string) {
+			slog.New(slog.NewJSONHandler(w, nil)).Error("kmigrate failed", "err", msg)
+		}
+	}
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		if ee.Msg != "" {
-			fmt.Fprintln(w, "kmigrate:", ee.Msg)
+			print(ee.Msg)
 		}
 		return ee.Code
 	}
-	fmt.Fprintln(w, "kmigrate:", err)
+	print(err.Error())
 	return 1
+}
+
+// jsonLogged marks an error of a command run with --log-format json, so that
+// ExitCode prints it as a JSON record. It does not change the message.
+type jsonLogged struct{ err error }
+
+func (e *jsonLogged) Error() string { return e.err.Error() }
+func (e *jsonLogged) Unwrap() error { return e.err }
+
+// errorObject is what a command run with --format json prints on stdout when
+// it fails before its report: a machine reading stdout gets JSON either way.
+type errorObject struct {
+	Error   string `json:"error"`
+	Command string `json:"command"`
 }
 
 // globals are the flags every command shares.
@@ -95,11 +118,28 @@ func (g *globals) setup() (*slog.Logger, *config.Config, error) {
 	return log, cfg, nil
 }
 
-// Run executes the command line args.
+// Run executes the command line args. When the command fails before its
+// report under --format json, a JSON error object goes to stdout; under
+// --log-format json the error is marked for ExitCode to print as JSON.
 func Run(ctx context.Context, args []string, streams Streams) error {
 	root := newRoot(streams)
 	root.SetArgs(args)
-	return root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return nil
+	}
+	var ee *ExitError
+	if cmd != nil && !errors.As(err, &ee) {
+		if f := cmd.Flags().Lookup("format"); f != nil && f.Value.String() == formatJSON {
+			enc := json.NewEncoder(streams.Out)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(errorObject{Error: err.Error(), Command: cmd.CommandPath()})
+		}
+	}
+	if f := root.PersistentFlags().Lookup("log-format"); f != nil && strings.EqualFold(f.Value.String(), "json") {
+		return &jsonLogged{err}
+	}
+	return err
 }
 
 func newRoot(streams Streams) *cobra.Command {
@@ -144,7 +184,35 @@ walks you through a zero-loss cutover.`,
 		newDemoCmd(g),
 		newResetCmd(g),
 	)
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command that only groups others (such
+// as `config`) fail on an unknown subcommand: cobra prints its help and exits
+// 0, so that a typo like `kmigrate config chek` in a script looks like success.
+// Without arguments such a command still prints its help.
+func refuseUnknownSubcommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		refuseUnknownSubcommands(c)
+	}
+	if cmd.Runnable() || !cmd.HasSubCommands() || cmd.Parent() == nil {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if cmd.SuggestionsMinimumDistance <= 0 {
+			cmd.SuggestionsMinimumDistance = 2
+		}
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		}
+		return errors.New(msg + "; run '" + cmd.CommandPath() + " --help' for the commands")
+	}
 }
 
 func envOr(k, def string) string {

@@ -82,6 +82,8 @@ type migration struct {
 	// feed is what the dashboard reads; verifyMetrics export verifications.
 	feed          *web.Feed
 	verifyMetrics *metrics.Verify
+	// info exports the build, this instance's liveness and the clusters' ids.
+	info *metrics.Info
 }
 
 func newMigration(cfg *config.Config, log *slog.Logger) *migration {
@@ -93,11 +95,17 @@ func newMigration(cfg *config.Config, log *slog.Logger) *migration {
 	}
 	builder := &kafka.Builder{Logger: log, Hooks: func(r kafka.Role) []kgo.Hook { return []kgo.Hook{clientMetrics[r]} }}
 	verifyMetrics := metrics.NewVerify(reg)
-	metrics := replicate.NewMetrics(reg)
-	engine := replicate.New(cfg, log, builder, metrics)
+	engineMetrics := replicate.NewMetrics(reg)
+	engine := replicate.New(cfg, log, builder, engineMetrics)
 	reg.MustRegister(engine.Collector())
+	feed := web.NewFeed(cfg.Migration, engine, reg)
+	feed.SetGroupSync(cfg.GroupSync.GroupSyncEnabled())
+	host, _ := os.Hostname()
+	started := time.Now()
+	feed.SetStarted(started)
+	info := metrics.NewInfo(reg, version(), cfg.Migration, fmt.Sprintf("%s/%d", host, os.Getpid()), started)
 	return &migration{cfg: cfg, log: log, reg: reg, builder: builder, engine: engine, groupMetrics: groups.NewMetrics(reg),
-		feed: web.NewFeed(cfg.Migration, engine, reg), verifyMetrics: verifyMetrics}
+		feed: feed, verifyMetrics: verifyMetrics, info: info}
 }
 
 // startCPUProfile profiles the process until the returned function is called.

@@ -1,8 +1,8 @@
 package cli
 
 import (
-	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,7 +17,8 @@ func newScanCmd(g *globals) *cobra.Command {
 	var out output
 	var cluster string
 	var includeInternal bool
-	var timeout time.Duration
+	var bootstrap, commandConfig string
+	var props []string
 	cmd := &cobra.Command{
 		Use:   "scan",
 		Short: "Take inventory of one cluster: brokers, quorum, topics, groups, ACLs",
@@ -41,8 +42,18 @@ takes it at its first start and keeps it in the migration's state topic.
 
 --format json prints the whole inventory as one document (schema kmigrate.scan/v1)
 with one row per broker, topic, partition, group, committed offset and ACL.
-Exit status 0 when the scan completed, 1 when a cluster could not be reached.`,
-		Example: `  kmigrate scan -c migration.yaml --cluster source
+Exit status 0 when the scan completed, 1 when a cluster could not be reached.
+
+A quick look at any cluster needs no configuration file: --bootstrap-server
+HOST:PORT, with the security settings as Kafka client properties, one -X
+key=value each or a properties file (--command-config, as Kafka's own tools take
+it): security.protocol, sasl.mechanism, sasl.username and sasl.password (or
+sasl.jaas.config), ssl.ca.location, ssl.certificate.location, ssl.key.location.
+Every topic and group is shown.`,
+		Example: `  kmigrate scan --bootstrap-server localhost:9092
+  kmigrate scan --bootstrap-server b-1.msk:9096 -X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-512 -X sasl.username=admin -X sasl.password="$PW"
+  kmigrate scan --bootstrap-server kafka:9093 --command-config client.properties
+  kmigrate scan -c migration.yaml --cluster source
   kmigrate scan -c migration.yaml --cluster target --format markdown --out target.md`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -59,15 +70,36 @@ Exit status 0 when the scan completed, 1 when a cluster could not be reached.`,
 			if err != nil {
 				return err
 			}
-			cfg, err := config.Load(g.configFile)
-			if err != nil {
+			var cfg *config.Config
+			quick := bootstrap != ""
+			if quick {
+				kv := map[string]string{}
+				if commandConfig != "" {
+					if kv, err = readProperties(commandConfig); err != nil {
+						return err
+					}
+				}
+				for _, p := range props {
+					k, v, ok := strings.Cut(p, "=")
+					if !ok {
+						return fmt.Errorf("-X %q: use -X key=value", p)
+					}
+					kv[strings.TrimSpace(k)] = v
+				}
+				if cfg, err = quickLookConfig(bootstrap, kv); err != nil {
+					return err
+				}
+				role = kafka.Source
+			} else if len(props) > 0 || commandConfig != "" {
+				return fmt.Errorf("-X and --command-config go with --bootstrap-server")
+			} else if cfg, err = config.Load(g.configFile); err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			ctx, cancel := out.context(cmd.Context())
 			defer cancel()
 			cc := cfg.Source
 			opts := inventory.Options{Role: role, IncludeInternal: includeInternal, Progress: bar}
-			if role == kafka.Source {
+			if role == kafka.Source && !quick {
 				opts.Topics, opts.Groups = &cfg.Topics, &cfg.Groups
 			} else {
 				cc = cfg.Target
@@ -100,11 +132,12 @@ Exit status 0 when the scan completed, 1 when a cluster could not be reached.`,
 			return nil
 		},
 	}
-	out.register(cmd, formatText, formatJSON, formatMarkdown)
-	out.registerOut(cmd)
+	out.register(cmd, 5*time.Minute)
 	cmd.Flags().StringVar(&cluster, "cluster", "source", "which cluster to scan: source or target")
 	cmd.Flags().BoolVar(&includeInternal, "include-internal", false, "also list internal topics (Kafka's __* and kmigrate's _kmigrate*), flagged")
-	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long the whole scan may take")
+	cmd.Flags().StringVar(&bootstrap, "bootstrap-server", "", "scan this cluster (HOST:PORT[,HOST:PORT]) without a configuration file")
+	cmd.Flags().StringArrayVarP(&props, "property", "X", nil, "a Kafka client property key=value for --bootstrap-server (repeatable): security.protocol, sasl.mechanism, sasl.username, ...")
+	cmd.Flags().StringVar(&commandConfig, "command-config", "", "a Kafka client properties file for --bootstrap-server, as Kafka's tools take")
 	return cmd
 }
 

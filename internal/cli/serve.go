@@ -9,12 +9,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kmigrate/kmigrate/internal/config"
+	"github.com/kmigrate/kmigrate/internal/kafka"
 	"github.com/kmigrate/kmigrate/internal/metrics"
 	"github.com/kmigrate/kmigrate/internal/progress"
 	"github.com/kmigrate/kmigrate/internal/replicate"
 	"github.com/kmigrate/kmigrate/internal/state"
+	"github.com/kmigrate/kmigrate/internal/status"
 	"github.com/kmigrate/kmigrate/internal/translate"
 	"github.com/kmigrate/kmigrate/internal/web"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // serveOptions change how a migration's server starts.
@@ -65,6 +69,7 @@ func (rt *migration) serve(ctx context.Context, o serveOptions) (string, func(),
 	}
 	if url != "" || rt.cfg.Metrics.DogStatsD.Address != "" || o.baseline {
 		wg.Go(func() { rt.loadBaseline(ctx) })
+		wg.Go(func() { rt.identifyClusters(ctx) })
 	}
 	return url, stop, nil
 }
@@ -108,6 +113,47 @@ func (rt *migration) loadBaseline(ctx context.Context) {
 	}
 }
 
+// identifyClusters gives the feed and the metrics both clusters' identity
+// (id, version, brokers), retrying until it is read or ctx ends.
+func (rt *migration) identifyClusters(ctx context.Context) {
+	for attempt := 0; ; attempt++ {
+		err := func() error {
+			lctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			env, err := openClients(lctx, rt.cfg, rt.log)
+			if err != nil {
+				return err
+			}
+			defer env.close()
+			var infos []web.ClusterInfo
+			for _, side := range []struct {
+				role kafka.Role
+				c    config.Cluster
+				cl   *kgo.Client
+			}{{kafka.Source, rt.cfg.Source, env.src}, {kafka.Target, rt.cfg.Target, env.tgt}} {
+				id, err := kafka.Identify(lctx, side.role, side.c, side.cl)
+				if err != nil {
+					return err
+				}
+				rt.info.SetCluster(string(side.role), id.ClusterID, id.Version, id.Brokers)
+				infos = append(infos, web.ClusterInfo{Role: string(side.role), ClusterID: id.ClusterID, Version: id.Version,
+					Brokers: id.Brokers, Bootstrap: side.c.BootstrapServers, Seen: time.Now()})
+			}
+			rt.feed.SetClusters(infos)
+			return nil
+		}()
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		rt.log.Debug("cluster identities for the dashboard not read; retrying", "err", err, "attempt", attempt)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(min(time.Duration(attempt+1)*5*time.Second, time.Minute)):
+		}
+	}
+}
+
 // events returns the event sink of a run: the feed, then next if set.
 func (rt *migration) events(next func(replicate.Event)) func(replicate.Event) {
 	return func(ev replicate.Event) {
@@ -129,14 +175,20 @@ func trackCopy(ctx context.Context, bar *progress.Bar, feed web.Source) {
 	}
 	update := func() {
 		snap := feed.Snapshot()
+		obs := make([]status.Observation, len(snap.Partitions))
+		for i, p := range snap.Partitions {
+			obs[i] = status.FromEngine(p)
+		}
+		rep := status.Build(status.Input{Migration: snap.Migration, Baseline: snap.Baseline, Observations: obs,
+			Run: status.Run{Known: true, Alive: true, Self: true}})
 		var done, total int64
-		for _, p := range snap.Partitions {
-			end := p.SrcEnd
-			if b := snap.Baseline; b != nil {
-				end = max(end, b.EndOffsets[p.Topic][p.Partition])
+		for _, p := range rep.Partitions {
+			end := p.SourceEnd
+			if p.BaselineKnown {
+				end = max(end, p.BaselineEnd)
 			}
-			total += max(0, end-p.SrcBegin)
-			done += max(0, p.SrcNext-p.SrcBegin)
+			total += max(0, end-p.CopyBegin)
+			done += max(0, p.CopiedUpTo-p.CopyBegin)
 		}
 		bar.Set(done, total)
 	}
@@ -164,13 +216,26 @@ func (rt *migration) runServed(ctx context.Context, opts replicate.Options, bar 
 	if url != "" {
 		rt.log.Info("serving the dashboard, /api/status and /metrics", "url", url)
 	}
+	pctx, pcancel := context.WithCancel(ctx)
+	done := make(chan struct{})
 	if bar != nil {
-		pctx, pcancel := context.WithCancel(ctx)
-		done := make(chan struct{})
 		go func() { defer close(done); trackCopy(pctx, bar, rt.feed) }()
 		defer func() { pcancel(); <-done; bar.Finish() }()
+	} else {
+		go func() { defer close(done); logProgress(pctx, rt.log, rt.feed, runLogInterval) }()
+		defer func() { pcancel(); <-done }()
 	}
-	return rt.run(ctx, opts)
+	// On SIGTERM or interrupt the context ends: say what happens next, since
+	// the flush and the final checkpoint may take up to shutdown_timeout.
+	stopLog := context.AfterFunc(ctx, func() {
+		rt.log.Info("stopping: no new fetches; flushing the records in flight and writing a final checkpoint, then leaving the writer group",
+			"shutdown_timeout", rt.cfg.Replication.ShutdownTimeout.Duration.String())
+	})
+	err = rt.run(ctx, opts)
+	if !stopLog() && err == nil {
+		rt.log.Info("stopped: final checkpoint written; the next run resumes from it")
+	}
+	return err
 }
 
 // loggerWith is logger with its output passed through bar, so that log lines

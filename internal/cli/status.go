@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kmigrate/kmigrate/internal/kafka"
+	"github.com/kmigrate/kmigrate/internal/status"
 	"github.com/kmigrate/kmigrate/internal/verify"
 )
 
@@ -21,7 +22,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show progress against the baseline, lag in records and seconds, rate and ETA",
-		Long: `Status shows, per topic and partition with totals on top: the baseline end offset
+		Long: `Status shows whether a run of the migration is alive (a live member in its
+writer group on the source) and, per topic and partition with totals on top, the
+phase (not-started, catching-up, following, stopped, failed), the baseline end offset
 (the source end at the first run), the source end, the source position copied up
 to, the target end, the lag in records and in seconds (the age of the oldest
 record not yet copied), the share of the baseline copied, the copy rate and the
@@ -51,25 +54,32 @@ interrupted. Exit status 1 when a partition failed or data was lost.`,
 				return err
 			}
 			v := verify.New(cfg, &kafka.Builder{Logger: log}, log)
-			ctx := cmd.Context()
-			sample := func(prev *verify.StatusReport) (*verify.StatusReport, error) {
-				rep, err := v.Status(ctx, filter, prev)
+			ctx, cancel := out.context(cmd.Context())
+			defer cancel()
+			stdout, closeOut, err := out.writer(cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			defer closeOut()
+			// Every sample is kept: the rates come from the first and the last.
+			hist := status.NewHistory(0, 0)
+			sample := func() (*status.Report, error) {
+				rep, err := v.Status(ctx, filter, hist)
 				if err != nil {
 					return nil, fmt.Errorf("status of migration %s: %w", cfg.Migration, err)
 				}
 				return rep, nil
 			}
-			rep, err := sample(nil)
+			rep, err := sample()
 			if err != nil {
 				return err
 			}
-			stdout := cmd.OutOrStdout()
 			if !watch {
 				if interval > 0 {
 					if !wait(ctx, interval) {
 						return ctx.Err()
 					}
-					if rep, err = sample(rep); err != nil {
+					if rep, err = sample(); err != nil {
 						return err
 					}
 				}
@@ -82,7 +92,7 @@ interrupted. Exit status 1 when a partition failed or data was lost.`,
 				if !wait(ctx, interval) {
 					return nil // interrupted: the last sample stands
 				}
-				next, err := sample(rep)
+				next, err := sample()
 				if err != nil {
 					return err
 				}
@@ -99,7 +109,7 @@ interrupted. Exit status 1 when a partition failed or data was lost.`,
 			}
 		},
 	}
-	out.register(cmd, formatText, formatJSON, formatMarkdown)
+	out.register(cmd, 0)
 	f := cmd.Flags()
 	f.BoolVar(&watch, "watch", false, "sample every --interval until interrupted")
 	f.DurationVar(&interval, "interval", 3*time.Second, "time between the two samples that give rates (0: one sample)")
@@ -120,8 +130,8 @@ func wait(ctx context.Context, d time.Duration) bool {
 }
 
 // statusExit fails when a partition failed or lost data.
-func statusExit(rep *verify.StatusReport) error {
-	if rep.Totals.State == verify.StateFailed || rep.Totals.Lost > 0 {
+func statusExit(rep *status.Report) error {
+	if rep.Totals.FailedPartitions > 0 || rep.Totals.LostRecords > 0 {
 		return &ExitError{Code: 1}
 	}
 	return nil

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"regexp"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +18,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 	var mode, topics string
 	var samples, workers int
 	var seed int64
+	var waitFor time.Duration
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Prove the copy is complete and intact: counts, SHA-256 checks, compacted state, group offsets",
@@ -38,11 +40,19 @@ and prints PASS or FAIL per check, with details for failures only:
              source and on the target hash the same and the lags agree
 
 The hash covers key, value, headers and timestamp in a canonical, versioned,
-length-prefixed encoding; a mismatch names what differs. Exit status 0 only if
-every check passes, 1 otherwise.`,
+length-prefixed encoding; a mismatch names what differs.
+
+Each check, and the verification, is PASS, PENDING or FAIL. PENDING is for
+what heals by itself on a live migration (a group committed past the copy, a
+target group the next translation pass moves): nothing is wrong, but the copy
+is not complete yet. --wait D verifies again every few seconds while the result
+is PENDING, up to D, and reports the last result.
+
+Exit status: 0 PASS, 1 FAIL (or verify could not run), 2 PENDING.`,
 		Example: `  kmigrate verify -c migration.yaml
   kmigrate verify -c migration.yaml --mode full --topics 'orders.*'
-  kmigrate verify -c migration.yaml --format markdown --out verify-report.md`,
+  kmigrate verify -c migration.yaml --format markdown --out verify-report.md
+  kmigrate verify -c migration.yaml --wait 2m   # on a live migration: until it settles`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := out.validate(); err != nil {
@@ -72,7 +82,25 @@ every check passes, 1 otherwise.`,
 				return err
 			}
 			v := verify.New(cfg, &kafka.Builder{Logger: log}, log)
-			rep, err := v.Verify(cmd.Context(), opts)
+			ctx, cancel := out.context(cmd.Context())
+			defer cancel()
+			deadline := time.Now().Add(waitFor)
+			var rep *verify.Report
+			for {
+				rep, err = v.Verify(ctx, opts)
+				if err != nil {
+					break
+				}
+				left := time.Until(deadline)
+				if rep.Result != verify.ResultPending || left <= 0 {
+					break
+				}
+				pause := min(verifyRetry, left)
+				log.Info("verify: PENDING; verifying again", "pending_items", pendingItems(rep), "in", pause.String(), "wait_left", left.Round(time.Second).String())
+				if !wait(ctx, pause) {
+					break // interrupted: the last report stands
+				}
+			}
 			if bar != nil {
 				bar.Finish()
 			}
@@ -91,22 +119,19 @@ every check passes, 1 otherwise.`,
 				return fmt.Errorf("write verify report: %w", err)
 			}
 			if out.outFile != "" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "verify: %s; report written to %s\n", passText(rep.Pass), out.outFile)
+				fmt.Fprintf(cmd.ErrOrStderr(), "verify: %s; report written to %s\n", rep.Result, out.outFile)
 			}
-			if !rep.Pass {
-				return &ExitError{Code: 1}
-			}
-			return nil
+			return verifyExit(rep)
 		},
 	}
-	out.register(cmd, formatText, formatJSON, formatMarkdown)
-	out.registerOut(cmd)
+	out.register(cmd, 0)
 	f := cmd.Flags()
 	f.StringVar(&mode, "mode", string(verify.ModeSample), "how deeply records are compared: counts, sample or full")
 	f.IntVar(&samples, "samples", 10, "random records per partition in sample mode, besides the first and the last")
 	f.StringVar(&topics, "topics", "", "verify only the selected source topics this regular expression matches (anchored, like topics.include)")
 	f.Int64Var(&seed, "seed", 0, "seed of the random samples, to repeat a run (0: random; the report shows it)")
 	f.IntVar(&workers, "workers", 0, "goroutines hashing per cluster (0: one per CPU)")
+	f.DurationVar(&waitFor, "wait", 0, "while the result is PENDING, verify again every few seconds up to this long (0: once)")
 	return cmd
 }
 
@@ -123,9 +148,31 @@ func topicFilter(pattern string) (*regexp.Regexp, error) {
 	return re, nil
 }
 
-func passText(pass bool) string {
-	if pass {
-		return "PASS"
+// Exit codes of verify.
+const (
+	exitVerifyFail    = 1
+	exitVerifyPending = 2
+)
+
+// verifyRetry is the pause between two verifications under --wait.
+const verifyRetry = 3 * time.Second
+
+// verifyExit is the exit of a verification: 0 PASS, 1 FAIL, 2 PENDING.
+func verifyExit(rep *verify.Report) error {
+	switch rep.Result {
+	case verify.ResultPass:
+		return nil
+	case verify.ResultPending:
+		return &ExitError{Code: exitVerifyPending}
 	}
-	return "FAIL"
+	return &ExitError{Code: exitVerifyFail}
+}
+
+// pendingItems counts the pending items of rep.
+func pendingItems(rep *verify.Report) int {
+	n := 0
+	for _, c := range rep.Checks {
+		n += c.Pending
+	}
+	return n
 }

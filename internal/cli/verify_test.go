@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kmigrate/kmigrate/internal/kafkatest"
+	"github.com/kmigrate/kmigrate/internal/status"
 	"github.com/kmigrate/kmigrate/internal/verify"
 )
 
@@ -86,15 +87,21 @@ func TestVerifyAndStatusCommands(t *testing.T) {
 	if err != nil {
 		t.Fatalf("status: %v\n%s", err, stderr)
 	}
-	var st verify.StatusReport
+	var st status.Report
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("status --format json printed %q: %v", out, err)
 	}
-	if st.Totals.Partitions != 2 || st.Totals.State != verify.StateCaughtUp || st.Totals.Copied != 200 || st.Baseline == nil {
-		t.Errorf("status totals %+v, baseline %v", st.Totals, st.Baseline)
+	// run stopped: the partitions are stopped, and the totals carry no
+	// partition number.
+	if st.Totals.Partitions != 2 || st.Totals.Phase != status.Stopped || st.Run.Alive || !st.Run.Known || st.Totals.CopiedRecords != 200 || st.Baseline == nil {
+		t.Errorf("status totals %+v, run %+v, baseline %v", st.Totals, st.Run, st.Baseline)
+	}
+	if strings.Contains(out[:strings.Index(out, `"topics"`)], `"partition"`) {
+		t.Errorf("status JSON totals carry a partition number:\n%s", out)
 	}
 	out, _, err = kmigrate(t, "status", "-c", cfg, "--interval", "10ms")
-	if err != nil || !strings.Contains(out, "total: 2 partitions, caught-up, 100.0% of the baseline copied, lag 0 records") || !strings.Contains(out, "ETA 0s") {
+	if err != nil || !strings.Contains(out, "total: 2 partitions, stopped, 100.0% of the baseline copied, lag 0 records") || !strings.Contains(out, "ETA 0s") ||
+		!strings.Contains(out, "run: not running (no live member in group kmigrate.") {
 		t.Errorf("status text: %v\n%s", err, out)
 	}
 
@@ -114,7 +121,7 @@ func TestVerifyAndStatusCommands(t *testing.T) {
 		want string
 	}{
 		{[]string{"verify", "-c", cfg, "--mode", "deep"}, `--mode "deep": use counts, sample or full`},
-		{[]string{"verify", "-c", cfg, "--format", "yaml"}, `--format "yaml": use one of text, json, markdown`},
+		{[]string{"verify", "-c", cfg, "--format", "xml"}, `--format "xml": use one of text, json, yaml, markdown`},
 		{[]string{"verify", "-c", cfg, "--topics", "("}, `--topics "("`},
 		{[]string{"status", "-c", cfg, "--watch", "--interval", "0"}, "--interval 0s: must be positive"},
 	} {

@@ -43,6 +43,10 @@ type Config struct {
 
 	// File is the path the configuration was loaded from, empty if built in code.
 	File string `yaml:"-"`
+	// InlineSecrets lists the keys of the secrets written in the file itself
+	// rather than taken from ${ENV_VAR} or a file; `config check` warns about
+	// each (the file then holds a credential).
+	InlineSecrets []string `yaml:"-"`
 }
 
 // Cluster is how to reach one Kafka cluster.

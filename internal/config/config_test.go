@@ -65,8 +65,15 @@ func TestBadFiles(t *testing.T) {
 9:5: target.tls.ca_file: cannot read /nonexistent/ca.pem: no such file or directory
 10:5: target.tls.cert_file: cannot read /nonexistent/cert.pem: no such file or directory
 11:3: target.sasl.oauth: OAUTHBEARER needs oauth.token_file or oauth.token_command`,
+		// The flow sequence opens on line 3; the library says line 2.
 		"syntax.bad.yaml": `
-2:1: invalid YAML: did not find expected ',' or ']'`,
+3:1: invalid YAML: did not find expected ',' or ']'`,
+		"syntax-key.bad.yaml": `
+4:1: invalid YAML: did not find expected key`,
+		"ranges.bad.yaml": `
+3:23: source.bootstrap_servers[0]: "a:99999": the port must be a number between 1 and 65535
+3:34: source.bootstrap_servers[1]: ":9092" has no host
+7:3: http.ready_max_lag: must not be negative, got -5`,
 		"types.bad.yaml": `
 3:22: source.bootstrap_servers: expected a list, got a single value
 4:8: source.tls: expected a mapping of settings, got a single value

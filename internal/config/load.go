@@ -69,7 +69,7 @@ func Load(path string) (*Config, error) {
 // Parse is Load on bytes; file names the source in errors and lookupEnv resolves
 // ${VAR} references (os.LookupEnv in production).
 func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
-	p := &parser{file: file, env: lookupEnv, pos: map[string]position{}}
+	p := &parser{file: file, env: lookupEnv, pos: map[string]position{}, fromEnv: map[string]bool{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, Errors{p.syntaxError(err)}
@@ -95,6 +95,25 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	if len(p.errs) > 0 {
 		return nil, p.sorted()
 	}
+	for _, role := range []struct {
+		key string
+		cl  *Cluster
+	}{{"source", &cfg.Source}, {"target", &cfg.Target}} {
+		s := role.cl.SASL
+		if s == nil {
+			continue
+		}
+		secrets := map[string]Secret{"sasl.password": s.Password}
+		if s.AWS != nil {
+			secrets["sasl.aws.secret_access_key"] = s.AWS.SecretAccessKey
+			secrets["sasl.aws.session_token"] = s.AWS.SessionToken
+		}
+		for _, k := range []string{"sasl.password", "sasl.aws.secret_access_key", "sasl.aws.session_token"} {
+			if v, ok := secrets[k]; ok && v.IsSet() && !p.fromEnv[role.key+"."+k] {
+				cfg.InlineSecrets = append(cfg.InlineSecrets, role.key+"."+k)
+			}
+		}
+	}
 	return cfg, nil
 }
 
@@ -107,6 +126,8 @@ type parser struct {
 	pos  map[string]position
 	bad  map[string]bool // keys already reported
 	errs Errors
+	// fromEnv holds the keys whose values referenced the environment.
+	fromEnv map[string]bool
 }
 
 func (p *parser) errorf(at position, key, format string, args ...any) {
@@ -160,13 +181,38 @@ func (p *parser) sorted() Errors {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// yamlParserProblems are the problems the YAML library's parser (as opposed
+// to its scanner) reports. It numbers their lines from 0 and the scanner's
+// from 1, and leaves the line out when it is 0, so a parser problem is shown
+// one line too early without this correction.
+var yamlParserProblems = map[string]bool{
+	"did not find expected <stream-start>":   true,
+	"did not find expected <document start>": true,
+	"found undefined tag handle":             true,
+	"did not find expected node content":     true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected key":              true,
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found duplicate %TAG directive":         true,
+}
+
 func (p *parser) syntaxError(err error) *Error {
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return &Error{File: p.file, Line: line, Col: 1, Msg: "invalid YAML: " + m[2]}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
 	}
-	return &Error{File: p.file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+	if yamlParserProblems[msg] {
+		line++
+	}
+	if line == 0 {
+		return &Error{File: p.file, Msg: "invalid YAML: " + msg}
+	}
+	return &Error{File: p.file, Line: line, Col: 1, Msg: "invalid YAML: " + msg}
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
@@ -180,6 +226,7 @@ func (p *parser) expandEnv(n *yaml.Node, key string) {
 		if !strings.Contains(n.Value, "${") {
 			return
 		}
+		p.fromEnv[key] = true
 		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
 			m := envRef.FindStringSubmatch(ref)
 			if v, ok := p.env(m[1]); ok {

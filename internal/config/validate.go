@@ -156,6 +156,9 @@ func (c *Config) validate(p *parser) {
 		}
 	}
 	c.ACLs.validate(p)
+	if c.HTTP.ReadyMaxLag < 0 {
+		p.errorAt("http.ready_max_lag", "must not be negative, got %d", c.HTTP.ReadyMaxLag)
+	}
 	if a := c.Metrics.DogStatsD.Address; a != "" {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			p.errorAt("metrics.dogstatsd.address", "%q is not host:port", a)
@@ -168,8 +171,15 @@ func (cl *Cluster) validate(p *parser, key string) {
 		p.errorAt(key+".bootstrap_servers", "required: at least one host:port")
 	}
 	for i, s := range cl.BootstrapServers {
-		if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
-			p.errorAt(fmt.Sprintf("%s.bootstrap_servers[%d]", key, i), "%q is not host:port", s)
+		k := fmt.Sprintf("%s.bootstrap_servers[%d]", key, i)
+		host, port, err := net.SplitHostPort(s)
+		switch n, perr := strconv.Atoi(port); {
+		case err != nil || port == "":
+			p.errorAt(k, "%q is not host:port", s)
+		case host == "":
+			p.errorAt(k, "%q has no host", s)
+		case perr != nil || n < 1 || n > 65535:
+			p.errorAt(k, "%q: the port must be a number between 1 and 65535", s)
 		}
 	}
 	if t := cl.TLS; t != nil {

@@ -30,6 +30,10 @@ func TestLogins(t *testing.T) {
 		t.Fatal(err)
 	}
 	const wrongPW = "not-the-password-7f3a"
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9."), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		cluster config.Cluster
@@ -56,7 +60,12 @@ func TestLogins(t *testing.T) {
 		{name: "tls wrong ca", cluster: config.Cluster{BootstrapServers: c.TLSBootstrap, TLS: &config.TLS{CAFile: otherCAFile}},
 			want: []string{"connect to target cluster", "(SSL)", "certificate", "check tls.ca_file"}},
 		{name: "tls against a plaintext listener", cluster: config.Cluster{BootstrapServers: c.Bootstrap, TLS: &config.TLS{CAFile: c.CAFile}},
-			want: []string{"connect to target cluster", "(SSL)"}},
+			want: []string{"connect to target cluster", "(SSL)", "a plaintext listener (remove tls"}},
+		{name: "plaintext against a tls listener", cluster: config.Cluster{BootstrapServers: c.TLSBootstrap},
+			want: []string{"connect to target cluster", "(PLAINTEXT)", "TLS"}},
+		{name: "sasl mechanism the listener does not offer", secret: pw,
+			cluster: config.Cluster{BootstrapServers: c.SASLBootstrap, SASL: &config.SASL{Mechanism: config.MechanismOAuthBearer, OAuth: &config.OAuth{TokenFile: tokenFile}}},
+			want:    []string{"connect to target cluster", "SASL_PLAINTEXT OAUTHBEARER", "does not offer this SASL mechanism"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -120,27 +120,31 @@ func (b *Builder) InstrumentedClient(ctx context.Context, role Role, c config.Cl
 // Ping checks that the cluster answers an authenticated metadata request, and turns
 // a failure into an error naming the cluster, its seeds and the SASL mechanism
 // (never a secret), with a hint where the Kafka error suggests one.
+//
+// While the cluster does not answer, it says so in the client's log after a
+// few seconds, with what a probe of the first seed found (a TLS listener
+// reached in plaintext, or the reverse, or a port that does not speak Kafka).
 func Ping(ctx context.Context, role Role, c config.Cluster, cl *kgo.Client) error {
-	_, err := kadm.NewClient(cl).BrokerMetadata(ctx)
-	if err == nil {
-		return nil
-	}
-	return DescribeError(role, c, err)
+	return ping(ctx, role, c, cl, func(ctx context.Context) error {
+		_, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+		return err
+	})
 }
 
 // DescribeError wraps a connection-level error with where it happened and a hint.
 func DescribeError(role Role, c config.Cluster, err error) error {
-	how := "PLAINTEXT"
-	switch {
-	case c.TLS != nil && c.SASL != nil:
-		how = "SASL_SSL " + c.SASL.Mechanism
-	case c.SASL != nil:
-		how = "SASL_PLAINTEXT " + c.SASL.Mechanism
-	case c.TLS != nil:
-		how = "SSL"
+	return describe(role, c, err, "")
+}
+
+// describe is DescribeError with a hint found by probing, used when the error
+// itself suggests none.
+func describe(role Role, c config.Cluster, err error, probed string) error {
+	msg := fmt.Sprintf("connect to %s cluster %s (%s)", role, strings.Join(c.BootstrapServers, ","), protocol(c))
+	hint := Hint(err)
+	if hint == "" || (probed != "" && isTimeout(err)) {
+		hint = probed
 	}
-	msg := fmt.Sprintf("connect to %s cluster %s (%s)", role, strings.Join(c.BootstrapServers, ","), how)
-	if hint := Hint(err); hint != "" {
+	if hint != "" {
 		return fmt.Errorf("%s: %w (%s)", msg, err, hint)
 	}
 	return fmt.Errorf("%s: %w", msg, err)
@@ -198,11 +202,43 @@ func shift(l slog.Level) slog.Level {
 	return l
 }
 
+// Identity is who a cluster is, from its metadata.
+type Identity struct {
+	// ClusterID is the cluster's id (KRaft: the metadata log's cluster id).
+	ClusterID string `json:"cluster_id"`
+	// Brokers is the number of brokers; Controller the active controller's id
+	// as the brokers report it.
+	Brokers    int   `json:"brokers"`
+	Controller int32 `json:"controller"`
+	// Version is the Kafka version the first broker answers like, guessed
+	// from its API versions ("v4.1"); empty when unknown.
+	Version string `json:"version,omitempty"`
+}
+
+// Identify is Ping that also returns the cluster's identity.
+func Identify(ctx context.Context, role Role, c config.Cluster, cl *kgo.Client) (Identity, error) {
+	var m kadm.Metadata
+	err := ping(ctx, role, c, cl, func(ctx context.Context) error {
+		var err error
+		m, err = kadm.NewClient(cl).BrokerMetadata(ctx)
+		return err
+	})
+	if err != nil {
+		return Identity{}, err
+	}
+	id := Identity{ClusterID: m.Cluster, Brokers: len(m.Brokers), Controller: m.Controller}
+	if vs, err := kadm.NewClient(cl).ApiVersions(ctx); err == nil {
+		vs.Each(func(v kadm.BrokerApiVersions) {
+			if g := v.VersionGuess(); id.Version == "" && v.Err == nil && g != "" {
+				id.Version = g
+			}
+		})
+	}
+	return id, nil
+}
+
 // Brokers is Ping that also returns the number of brokers in the cluster.
 func Brokers(ctx context.Context, role Role, c config.Cluster, cl *kgo.Client) (int, error) {
-	m, err := kadm.NewClient(cl).BrokerMetadata(ctx)
-	if err != nil {
-		return 0, DescribeError(role, c, err)
-	}
-	return len(m.Brokers), nil
+	id, err := Identify(ctx, role, c, cl)
+	return id.Brokers, err
 }

@@ -199,6 +199,14 @@ func TestDogStatsDRunPushesUntilCancelled(t *testing.T) {
 func TestVerifyMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewVerify(reg)
+	// Before any verification: no result series (a 0 would fire the alert
+	// kmigrate_verify_passed == 0 for ever), the runs counter at 0.
+	if n, err := testutil.GatherAndCount(reg, "kmigrate_verify_passed", "kmigrate_verify_last_run_timestamp_seconds", "kmigrate_verify_last_run_duration_seconds"); err != nil || n != 0 {
+		t.Errorf("%d verification result series before any verification (%v), want none", n, err)
+	}
+	if n, err := testutil.GatherAndCount(reg, "kmigrate_verify_runs_total"); err != nil || n != 3 {
+		t.Errorf("%d kmigrate_verify_runs_total series before any verification (%v), want pass, pending and fail at 0", n, err)
+	}
 	started := time.Unix(1700000000, 0)
 	m.Observe(&verify.Report{Mode: verify.ModeSample, Started: started, Seconds: 1.5, Pass: false, Checks: []*verify.Check{
 		{Name: verify.CheckCoverage, Pass: true, Checked: 20},
@@ -213,10 +221,10 @@ kmigrate_verify_check_failed_items{check="sample",mode="sample"} 2
 # TYPE kmigrate_verify_check_passed gauge
 kmigrate_verify_check_passed{check="coverage",mode="sample"} 1
 kmigrate_verify_check_passed{check="sample",mode="sample"} 0
-# HELP kmigrate_verify_passed 1 when the latest verification passed every check, 0 when it failed; absent before the first.
+# HELP kmigrate_verify_passed 1 when the latest verification passed every check, 0 when it failed or is pending; absent before the first.
 # TYPE kmigrate_verify_passed gauge
 kmigrate_verify_passed 0
-# HELP kmigrate_verify_last_run_timestamp_seconds Unix time the latest verification started.
+# HELP kmigrate_verify_last_run_timestamp_seconds Unix time the latest verification started; absent before the first.
 # TYPE kmigrate_verify_last_run_timestamp_seconds gauge
 kmigrate_verify_last_run_timestamp_seconds 1.7e+09
 `

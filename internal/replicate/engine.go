@@ -368,6 +368,7 @@ func (e *Engine) discover(ctx context.Context, st *state.State) error {
 		}
 		old, known := e.specs[s.Source]
 		e.specs[s.Source] = s
+		e.metrics.topicStarted(s.Source)
 		if !known || old.Partitions < s.Partitions {
 			start = append(start, s)
 		}

@@ -52,6 +52,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // errorKinds are the values of the kind label of kmigrate_errors_total.
 var errorKinds = []string{"fetch", "produce", "checkpoint", "discovery", "partition"}
 
+// topicStarted exports the per-topic counters of topic from 0, so that an
+// alert on increase() sees the first loss; a nil Metrics does nothing.
+func (m *Metrics) topicStarted(topic string) {
+	if m != nil {
+		m.LostRecords.WithLabelValues(topic)
+	}
+}
+
 // countError counts an error of kind; a nil Metrics counts nothing.
 func (m *Metrics) countError(kind string) {
 	if m != nil {

@@ -23,6 +23,20 @@ const (
 // maxFailures bounds the failures listed per check; the count stays exact.
 const maxFailures = 50
 
+// Result is the outcome of a check or of a whole verification.
+type Result string
+
+// Results. PENDING is for what heals by itself while the migration runs (a
+// group committed past the copy, a target group the next translation pass
+// moves): nothing is wrong yet, but the copy cannot be declared complete.
+// FAIL is for what is wrong. A verification is FAIL when any check fails,
+// PENDING when none fails and some is pending, PASS otherwise.
+const (
+	ResultPass    Result = "PASS"
+	ResultPending Result = "PENDING"
+	ResultFail    Result = "FAIL"
+)
+
 // Report is the result of a verification: one Check per kind of evidence, PASS
 // or FAIL, with details for failures only.
 type Report struct {
@@ -42,6 +56,8 @@ type Report struct {
 	Partitions int `json:"partitions"`
 	// Pass is true when every check passed.
 	Pass bool `json:"pass"`
+	// Result is PASS, PENDING or FAIL.
+	Result Result `json:"result"`
 	// Checks are in a fixed order: coverage, counts, sample or full,
 	// compacted, groups.
 	Checks []*Check `json:"checks"`
@@ -55,6 +71,10 @@ type Check struct {
 	Name string `json:"name"`
 	// Pass is true when no item failed.
 	Pass bool `json:"pass"`
+	// Result is PASS, PENDING (every failed item is pending) or FAIL.
+	Result Result `json:"result"`
+	// Pending counts the failed items that heal by themselves.
+	Pending int `json:"pending,omitempty"`
 	// Checked counts the items examined, in Unit.
 	Checked int `json:"checked"`
 	// Failed counts the items that failed, in Unit.
@@ -92,6 +112,8 @@ type Failure struct {
 	Message string `json:"message"`
 	// Examples illustrate a topic-level failure (compacted keys).
 	Examples []string `json:"examples,omitempty"`
+	// Pending is set when the failure heals by itself as the migration runs.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // Throughput is how fast full mode read and hashed.
@@ -112,6 +134,9 @@ type Throughput struct {
 func (c *Check) fail(f Failure) int {
 	c.Pass = false
 	c.Failed++
+	if f.Pending {
+		c.Pending++
+	}
 	if len(c.Failures) >= maxFailures {
 		return -1
 	}
@@ -140,14 +165,41 @@ func (f Failure) where() string {
 	return strings.TrimSpace(b.String())
 }
 
-func status(pass bool) string {
-	if pass {
-		return "PASS"
+// settle sets the results of the checks and of the report from their
+// failures.
+func (r *Report) settle() {
+	r.Pass, r.Result = true, ResultPass
+	for _, c := range r.Checks {
+		switch {
+		case c.Pass:
+			c.Result = ResultPass
+		case c.Pending == c.Failed:
+			c.Result = ResultPending
+		default:
+			c.Result = ResultFail
+		}
+		r.Pass = r.Pass && c.Pass
+		switch {
+		case c.Result == ResultFail:
+			r.Result = ResultFail
+		case c.Result == ResultPending && r.Result == ResultPass:
+			r.Result = ResultPending
+		}
 	}
-	return "FAIL"
 }
 
-// Failed returns the checks that failed.
+// resultOf is the result of c, computed when settle has not run.
+func resultOf(c *Check) Result {
+	if c.Result != "" {
+		return c.Result
+	}
+	if c.Pass {
+		return ResultPass
+	}
+	return ResultFail
+}
+
+// Failed returns the checks that did not pass (failed or pending).
 func (r *Report) Failed() []*Check {
 	var out []*Check
 	for _, c := range r.Checks {
@@ -165,7 +217,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		r.Migration, r.Mode, count(r.Topics, "topic"), count(r.Partitions, "partition"), r.Seconds)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, c := range r.Checks {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", status(c.Pass), c.Name, c.Summary)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", resultOf(c), c.Name, c.Summary)
 	}
 	tw.Flush()
 	for _, c := range r.Checks {
@@ -179,12 +231,16 @@ func (r *Report) WriteText(w io.Writer) error {
 			units.Count(t.Records), units.Bytes(t.Bytes), t.Seconds, units.Bytes(int64(t.MBPerSecond*1e6)))
 	}
 	for _, c := range r.Failed() {
-		fmt.Fprintf(w, "\n%s: %d of %d %s failed\n", c.Name, c.Failed, c.Checked, c.Unit)
+		fmt.Fprintf(w, "\n%s: %s\n", c.Name, c.failedText())
 		for _, f := range c.Failures {
+			msg := f.Message
+			if f.Pending {
+				msg = "pending: " + msg
+			}
 			if loc := f.where(); loc != "" {
-				fmt.Fprintf(w, "  %s: %s\n", loc, f.Message)
+				fmt.Fprintf(w, "  %s: %s\n", loc, msg)
 			} else {
-				fmt.Fprintf(w, "  %s\n", f.Message)
+				fmt.Fprintf(w, "  %s\n", msg)
 			}
 			for _, e := range f.Examples {
 				fmt.Fprintf(w, "    %s\n", e)
@@ -198,16 +254,38 @@ func (r *Report) WriteText(w io.Writer) error {
 	return err
 }
 
+// failedText says how many items of c failed and how many of them are pending.
+func (c *Check) failedText() string {
+	switch {
+	case c.Pending == 0:
+		return fmt.Sprintf("%d of %d %s failed", c.Failed, c.Checked, c.Unit)
+	case c.Pending == c.Failed:
+		return fmt.Sprintf("%d of %d %s pending", c.Failed, c.Checked, c.Unit)
+	}
+	return fmt.Sprintf("%d of %d %s failed, %d of them pending", c.Failed, c.Checked, c.Unit, c.Pending)
+}
+
 func (r *Report) result() string {
-	failed := r.Failed()
-	if len(failed) == 0 {
-		return fmt.Sprintf("PASS (%d checks)", len(r.Checks))
+	var failed, pending []string
+	for _, c := range r.Checks {
+		switch resultOf(c) {
+		case ResultFail:
+			failed = append(failed, c.Name)
+		case ResultPending:
+			pending = append(pending, c.Name)
+		}
 	}
-	names := make([]string, len(failed))
-	for i, c := range failed {
-		names[i] = c.Name
+	switch {
+	case len(failed) > 0:
+		s := fmt.Sprintf("FAIL (%d of %d checks failed: %s", len(failed), len(r.Checks), strings.Join(failed, ", "))
+		if len(pending) > 0 {
+			s += "; pending: " + strings.Join(pending, ", ")
+		}
+		return s + ")"
+	case len(pending) > 0:
+		return fmt.Sprintf("PENDING (%d of %d checks pending: %s; they settle as the copy and the group translation catch up)", len(pending), len(r.Checks), strings.Join(pending, ", "))
 	}
-	return fmt.Sprintf("FAIL (%d of %d checks failed: %s)", len(failed), len(r.Checks), strings.Join(names, ", "))
+	return fmt.Sprintf("PASS (%d checks)", len(r.Checks))
 }
 
 // WriteMarkdown writes the report for a change ticket: a summary table, then a
@@ -227,7 +305,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\n| Check | Result | Checked | Failed | Summary |\n|---|---|---|---|---|\n")
 	for _, c := range r.Checks {
-		fmt.Fprintf(w, "| %s | **%s** | %d %s | %d | %s |\n", c.Name, status(c.Pass), c.Checked, c.Unit, c.Failed, mdEscape(c.Summary))
+		fmt.Fprintf(w, "| %s | **%s** | %d %s | %d | %s |\n", c.Name, resultOf(c), c.Checked, c.Unit, c.Failed, mdEscape(c.Summary))
 	}
 	var notes []string
 	for _, c := range r.Checks {
@@ -239,14 +317,18 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(w, "\n### Notes\n\n%s", strings.Join(notes, ""))
 	}
 	for _, c := range r.Failed() {
-		fmt.Fprintf(w, "\n### %s: %d of %d %s failed\n\n", c.Name, c.Failed, c.Checked, c.Unit)
+		fmt.Fprintf(w, "\n### %s: %s\n\n", c.Name, c.failedText())
 		fmt.Fprintf(w, "| Where | Kind | Source offset | Target offset | Detail |\n|---|---|---|---|---|\n")
 		for _, f := range c.Failures {
 			detail := mdEscape(f.Message)
 			for _, e := range f.Examples {
 				detail += "<br>" + mdEscape(e)
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", mdEscape(f.where()), f.Kind, offsetText(f.SourceOffset), offsetText(f.TargetOffset), detail)
+			kind := f.Kind
+			if f.Pending {
+				kind += " (pending)"
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", mdEscape(f.where()), kind, offsetText(f.SourceOffset), offsetText(f.TargetOffset), detail)
 		}
 		if c.Failed > len(c.Failures) {
 			fmt.Fprintf(w, "\n%d more not listed.\n", c.Failed-len(c.Failures))

@@ -16,7 +16,6 @@ import (
 
 	"github.com/kmigrate/kmigrate/internal/offsetmap"
 	"github.com/kmigrate/kmigrate/internal/recordhash"
-	"github.com/kmigrate/kmigrate/internal/state"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -173,32 +172,6 @@ func TestBound(t *testing.T) {
 	}
 }
 
-func TestDonePercentAndETA(t *testing.T) {
-	for _, tc := range []struct {
-		p    Progress
-		want float64
-	}{
-		{Progress{BaselineKnown: true, BaselineEnd: 200, base: 100, begin: 100, CopiedUpTo: 150}, 50},
-		{Progress{BaselineKnown: true, BaselineEnd: 200, base: 100, begin: 100, CopiedUpTo: 900}, 100},
-		{Progress{SourceEnd: 40, begin: 0, CopiedUpTo: 10}, 25}, // no baseline: against the source end
-		{Progress{BaselineKnown: true, BaselineEnd: 0, State: StateCaughtUp}, 100},
-		{Progress{State: StateNotStarted}, 0},
-	} {
-		if got := donePercent(tc.p); got != tc.want {
-			t.Errorf("donePercent(%+v) = %v, want %v", tc.p, got, tc.want)
-		}
-	}
-	if e := eta(100, 30, 10); e == nil || *e != 5 {
-		t.Errorf("eta(100 records, 30/s, source 10/s) = %v, want 5s", e)
-	}
-	if e := eta(100, 10, 30); e != nil {
-		t.Errorf("eta while falling behind = %v, want none", *e)
-	}
-	if e := eta(0, 0, 5); e == nil || *e != 0 {
-		t.Errorf("eta when caught up = %v, want 0", e)
-	}
-}
-
 func TestKeyText(t *testing.T) {
 	for _, tc := range []struct {
 		key  []byte
@@ -280,34 +253,40 @@ func TestReportRenderings(t *testing.T) {
 	golden(t, "report.md", md.Bytes())
 }
 
-func TestStatusRenderings(t *testing.T) {
-	taken := time.Date(2026, 11, 25, 12, 0, 5, 0, time.UTC)
-	baseline := taken.Add(-time.Hour)
-	rate, srcRate := 1500.0, 500.0
-	rep := &StatusReport{Migration: "aws-to-gcp", Taken: taken, Baseline: &baseline, IntervalSeconds: 5,
-		Partitions: []Progress{
-			{Topic: "orders", Partition: 0, State: StateCopying, BaselineKnown: true, BaselineEnd: 10000, SourceEnd: 12000,
-				CopiedUpTo: 8000, TargetEnd: 7990, Copied: 7990, LagRecords: 4000, LagSeconds: 42.5, Rate: &rate, SourceRate: &srcRate,
-				begin: 0, base: 0},
-			{Topic: "orders", Partition: 1, State: StateCaughtUp, BaselineKnown: true, BaselineEnd: 500, SourceEnd: 600, CopiedUpTo: 600,
-				TargetEnd: 500, Copied: 500, Lost: 100, LostRanges: []state.LostRange{{From: 0, To: 100}}, Rate: new(float64), SourceRate: new(float64), begin: 0, base: 0},
-		}}
-	for i := range rep.Partitions {
-		p := &rep.Partitions[i]
-		p.DonePercent = donePercent(*p)
-		p.ETASeconds = eta(p.LagRecords, *p.Rate, *p.SourceRate)
+func TestResults(t *testing.T) {
+	pending := Failure{Group: "g", Topic: "t", Partition: ptr(int32(0)), Kind: "pending", Pending: true, Message: "beyond the copy"}
+	wrong := Failure{Group: "g", Topic: "t", Partition: ptr(int32(1)), Kind: "position", Message: "the next record differs"}
+	for _, tc := range []struct {
+		name     string
+		failures []Failure
+		want     Result
+		text     string
+	}{
+		{"clean", nil, ResultPass, "RESULT: PASS (2 checks)"},
+		{"only pending", []Failure{pending}, ResultPending, "RESULT: PENDING (1 of 2 checks pending: groups;"},
+		{"pending and wrong", []Failure{pending, wrong}, ResultFail, "RESULT: FAIL (1 of 2 checks failed: groups)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			counts := newCheck(CheckCounts, "partitions")
+			groups := newCheck(CheckGroups, "group partitions")
+			for _, f := range tc.failures {
+				groups.fail(f)
+			}
+			rep := &Report{Migration: "m", Mode: ModeCounts, Checks: []*Check{counts, groups}}
+			rep.settle()
+			if rep.Result != tc.want || rep.Pass != (tc.want == ResultPass) {
+				t.Errorf("result %s pass %v, want %s", rep.Result, rep.Pass, tc.want)
+			}
+			var b bytes.Buffer
+			if err := rep.WriteText(&b); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(b.String(), tc.text) {
+				t.Errorf("text lacks %q:\n%s", tc.text, b.String())
+			}
+			if tc.want == ResultPending && !strings.Contains(b.String(), "PENDING  groups") {
+				t.Errorf("the groups check is not shown pending:\n%s", b.String())
+			}
+		})
 	}
-	rep.total()
-	if rep.Totals.LagRecords != 4000 || rep.Totals.Lost != 100 || rep.Totals.ETASeconds == nil || *rep.Totals.ETASeconds != 4 {
-		t.Errorf("totals %+v", rep.Totals)
-	}
-	var text, md bytes.Buffer
-	if err := rep.WriteText(&text); err != nil {
-		t.Fatal(err)
-	}
-	if err := rep.WriteMarkdown(&md); err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "status.txt", text.Bytes())
-	golden(t, "status.md", md.Bytes())
 }

@@ -489,10 +489,7 @@ func (v *Verifier) Verify(ctx context.Context, opts Options) (*Report, error) {
 	}
 	rep.Checks = append(rep.Checks, groups)
 
-	rep.Pass = true
-	for _, c := range rep.Checks {
-		rep.Pass = rep.Pass && c.Pass
-	}
+	rep.settle()
 	rep.Seconds = v.now().Sub(start).Seconds()
 	return rep, nil
 }

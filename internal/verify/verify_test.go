@@ -20,6 +20,7 @@ import (
 	"github.com/kmigrate/kmigrate/internal/groups"
 	"github.com/kmigrate/kmigrate/internal/kafkatest"
 	"github.com/kmigrate/kmigrate/internal/replicate"
+	"github.com/kmigrate/kmigrate/internal/status"
 	"github.com/kmigrate/kmigrate/internal/verify"
 )
 
@@ -539,9 +540,9 @@ func TestHeaderDifferenceIsCaught(t *testing.T) {
 	offsetIs(t, "target", f.TargetOffset, 99)
 }
 
-func takeStatus(t testing.TB, cfg *config.Config, prev *verify.StatusReport) *verify.StatusReport {
+func takeStatus(t testing.TB, cfg *config.Config, hist *status.History) *status.Report {
 	t.Helper()
-	rep, err := verify.New(cfg, nil, nil).Status(context.Background(), nil, prev)
+	rep, err := verify.New(cfg, nil, nil).Status(context.Background(), nil, hist)
 	if err != nil {
 		t.Fatalf("status: %v", err)
 	}
@@ -563,8 +564,9 @@ func TestStatusShowsProgressAndLoss(t *testing.T) {
 	cfg := kafkatest.MigrationConfig(t, src, tgt, topic)
 	migrate(t, cfg)
 
-	first := takeStatus(t, cfg, nil)
-	if first.Baseline == nil || first.Totals.State != verify.StateCaughtUp || first.Totals.LagRecords != 0 || first.Totals.DonePercent != 100 {
+	hist := status.NewHistory(0, 0)
+	first := takeStatus(t, cfg, hist)
+	if first.Baseline == nil || first.Totals.Phase != status.Stopped || first.Run.Alive || !first.Run.Known || first.Totals.LagRecords != 0 || first.Totals.BaselineProgress != 1 {
 		t.Fatalf("after the copy: %+v", first.Totals)
 	}
 	for _, p := range first.Partitions {
@@ -580,13 +582,13 @@ func TestStatusShowsProgressAndLoss(t *testing.T) {
 		late = append(late, &kgo.Record{Topic: topic, Partition: 0, Value: []byte(fmt.Sprint(i)), Timestamp: old})
 	}
 	kafkatest.Produce(t, manual(t, src), late...)
-	lagging := takeStatus(t, cfg, first)
+	lagging := takeStatus(t, cfg, hist)
 	p0 := lagging.Partitions[0]
-	if p0.State != verify.StateCopying || p0.LagRecords != 50 || p0.LagSeconds < 590 || p0.LagSeconds > 900 {
-		t.Errorf("lagging partition 0: state %s, lag %d records, %.0fs; want copying, 50, about 600s", p0.State, p0.LagRecords, p0.LagSeconds)
+	if p0.Phase != status.Stopped || p0.LagRecords != 50 || p0.LagSeconds < 590 || p0.LagSeconds > 900 {
+		t.Errorf("lagging partition 0 with no run: phase %s, lag %d records, %.0fs; want stopped, 50, about 600s", p0.Phase, p0.LagRecords, p0.LagSeconds)
 	}
-	if p0.DonePercent != 100 {
-		t.Errorf("partition 0 copied %.1f%% of its baseline, want 100", p0.DonePercent)
+	if p0.BaselineProgress != 1 {
+		t.Errorf("partition 0 copied %.3f of its baseline, want all", p0.BaselineProgress)
 	}
 	if p0.Rate == nil || *p0.Rate != 0 || p0.ETASeconds != nil {
 		t.Errorf("nothing copies: rate %v, ETA %v; want 0 and none", p0.Rate, p0.ETASeconds)
@@ -599,9 +601,9 @@ func TestStatusShowsProgressAndLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	migrate(t, cfg)
-	after := takeStatus(t, cfg, lagging)
+	after := takeStatus(t, cfg, hist)
 	p0 = after.Partitions[0]
-	if p0.Lost != 20 || len(p0.LostRanges) != 1 || p0.LostRanges[0].From != 100 || p0.LostRanges[0].To != 120 || after.Totals.Lost != 20 {
+	if p0.Lost != 20 || len(p0.LostRanges) != 1 || p0.LostRanges[0].From != 100 || p0.LostRanges[0].To != 120 || after.Totals.LostRecords != 20 {
 		t.Errorf("partition 0 lost %d records in %+v, want 20 in [100,120)", p0.Lost, p0.LostRanges)
 	}
 	if p0.CopiedUpTo != 150 || p0.Rate == nil || *p0.Rate <= 0 || p0.ETASeconds == nil || *p0.ETASeconds != 0 {

@@ -1,9 +1,12 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image/color"
+	"image/png"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +20,7 @@ import (
 	"github.com/kmigrate/kmigrate/internal/groups"
 	"github.com/kmigrate/kmigrate/internal/kafkatest"
 	"github.com/kmigrate/kmigrate/internal/replicate"
+	"github.com/kmigrate/kmigrate/internal/status"
 	"github.com/kmigrate/kmigrate/internal/verify"
 )
 
@@ -94,6 +98,13 @@ type page struct {
 	Checks         []string            `json:"checks"`
 	Events         []string            `json:"events"`
 	Errors         []string            `json:"errors"`
+	Clusters       []string            `json:"clusters"`
+	LagPoints      int                 `json:"lagPoints"`
+	LagLines       int                 `json:"lagLines"`
+	RateLines      int                 `json:"rateLines"`
+	Drill          map[string][]string `json:"drill"`
+	GroupsEmpty    string              `json:"groupsEmpty"`
+	Uptime         string              `json:"uptime"`
 }
 
 const readPage = `(() => {
@@ -112,13 +123,21 @@ const readPage = `(() => {
     baselinePct: t("baseline-percent"), baselineCopied: t("baseline-copied"), baselineTotal: t("baseline-records"),
     lag: t("lag-records"), copied: t("copied-records"), partitions: t("partitions"),
     failed: t("failed-partitions"), lost: t("lost-records"), runs: t("map-runs"),
-    topics: rows("#topics tbody tr", ["t-topic", "t-target", "t-partitions", "t-copied", "t-lag", "t-runs", "t-lost", "t-status"]),
+    topics: rows("#topics > tbody > tr.topic", ["t-topic", "t-target", "t-partitions", "t-copied", "t-lag", "t-runs", "t-lost", "t-status"]),
     groups: rows("#groups tbody tr", ["g-group", "g-partitions", "g-source-lag", "g-target-lag", "g-status"]),
     groupCounts: counts,
     verify: t("verify-result"),
     checks: [...document.querySelectorAll("#verify-checks li")].map(li => li.dataset.check + ":" + li.querySelector(".badge").textContent),
     events: [...document.querySelectorAll("#events li .msg")].map(e => e.textContent),
     errors: [...document.querySelectorAll("#errors li")].map(e => e.textContent),
+    clusters: [...document.querySelectorAll(".cluster[data-role]")].map(c => c.dataset.role + " " + c.querySelector(".cid").textContent + " | " + c.querySelector(".sub").textContent),
+    lagPoints: Number(document.getElementById("lag-chart").dataset.points || 0),
+    lagLines: document.querySelectorAll("#lag-chart polyline").length,
+    rateLines: document.querySelectorAll("#rate-chart polyline").length,
+    drill: Object.fromEntries([...document.querySelectorAll("#topics tr.parts")].map(tr => [tr.dataset.partsOf,
+      [...tr.querySelectorAll("tr.part")].map(r => r.dataset.partition + ":" + r.querySelector(".p-phase .badge").textContent)])),
+    groupsEmpty: document.getElementById("groups-empty").hidden ? "" : t("groups-empty"),
+    uptime: t("uptime"),
   };
 })()`
 
@@ -160,7 +179,7 @@ func compare(t *testing.T, p page, st *Status) {
 		}
 	}
 	eq("migration", p.Migration, st.Migration)
-	eq("phase", p.Phase, st.Phase)
+	eq("phase", p.Phase, string(st.Phase))
 	eq("ready", p.Ready, map[bool]string{true: "ready", false: "not ready"}[st.Ready])
 	eq("baseline percent", p.BaselinePct, fmt.Sprintf("%.1f%%", ov.BaselineProgress*100))
 	eq("baseline copied", p.BaselineCopied, num(ov.BaselineCopied))
@@ -183,7 +202,7 @@ func compare(t *testing.T, p page, st *Status) {
 		eq(want.Topic+" lag", got["t-lag"], num(want.LagRecords))
 		eq(want.Topic+" runs", got["t-runs"], num(int64(want.MapRuns)))
 		eq(want.Topic+" lost", got["t-lost"], num(want.LostRecords))
-		eq(want.Topic+" status", got["t-status"], want.Status)
+		eq(want.Topic+" phase", got["t-status"], string(want.Phase))
 	}
 	if st.Groups == nil {
 		if len(p.Groups) != 0 {
@@ -208,7 +227,7 @@ func compare(t *testing.T, p page, st *Status) {
 		}
 	}
 	if st.Verify == nil {
-		eq("verify", p.Verify, "none yet")
+		eq("verify", p.Verify, "none in this process: kmigrate verify runs on its own and answers with its exit status")
 	} else {
 		eq("verify", p.Verify, map[bool]string{true: "PASS", false: "FAIL"}[st.Verify.Pass]+" · "+st.Verify.Mode)
 		var checks []string
@@ -245,7 +264,7 @@ func groupErrors(st *Status) []string {
 func TestDashboardInBrowser(t *testing.T) {
 	chromium := chromiumPath(t)
 	src := &fakeSource{snap: demoSnapshot()}
-	src.update(func(s *Snapshot) { s.Verify = nil })
+	src.update(func(s *Snapshot) { s.Verify, s.ProcessStarted = nil, time.Now().Add(-90*time.Minute) })
 	srv := New(Options{Source: src, ReadyMaxLag: 1000, SampleInterval: 200 * time.Millisecond})
 	ln := listen(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -310,7 +329,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	t.Logf("page loaded in %s", time.Since(start).Round(time.Millisecond))
 	p := waitPage("a first update", func(p page) bool { return p.Updates >= 1 })
 	compare(t, p, fetchStatus(t, base))
-	if p.Phase != PhaseFailed || len(p.Errors) != 2 {
+	if p.Phase != string(status.Failed) || len(p.Errors) != 2 {
 		t.Errorf("phase %q and errors %q: the failed partition and group error are not shown", p.Phase, p.Errors)
 	}
 
@@ -323,7 +342,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// caught up, a verification ran, an event came.
 	src.update(func(s *Snapshot) {
 		s.Partitions = s.Partitions[:2]
-		s.Partitions[0].SrcNext, s.Partitions[0].Lag, s.Partitions[0].Copied = 650, 50, 550
+		s.Partitions[0].SrcNext, s.Partitions[0].Lag, s.Partitions[0].Copied, s.Partitions[0].TgtNext = 650, 50, 550, 550
 		s.Groups = &groups.Report{Time: t0.Add(time.Minute), Groups: 1, Rows: []groups.Row{
 			{Group: "billing", Topic: "orders", Partition: 0, Status: groups.InSync, SourceLag: 2, TargetLag: 2},
 			{Group: "billing", Topic: "orders", Partition: 1, Status: groups.InSync, SourceLag: 3, TargetLag: 3},
@@ -338,21 +357,102 @@ func TestDashboardInBrowser(t *testing.T) {
 	if p.Marker != "same page" {
 		t.Errorf("the page reloaded (marker %q): the update must come without a reload", p.Marker)
 	}
-	if p.Phase != PhaseCopying || len(p.Errors) != 0 || p.Events[0] != "orders a live update" {
+	if p.Phase != string(status.Following) || len(p.Errors) != 0 || p.Events[0] != "orders a live update" {
 		t.Errorf("after the update: phase %q, errors %q, first event %q", p.Phase, p.Errors, p.Events[0])
 	}
 	compare(t, p, fetchStatus(t, base))
 
-	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
+	// The clusters' identity, and charts drawn from the process's history.
+	p = waitPage("charts with a few points", func(p page) bool { return p.LagPoints >= 3 && p.LagLines == 1 && p.RateLines == 2 })
+	if len(p.Clusters) != 2 || !strings.HasPrefix(p.Clusters[0], "source aws-msk-7Qx | Kafka 3.9 · 3 brokers · b-1.msk:9098") ||
+		!strings.HasPrefix(p.Clusters[1], "target gcp-kafka-K2f | Kafka 4.1") || !strings.HasPrefix(p.Uptime, "up 1h 30m") {
+		t.Errorf("clusters %q, uptime %q", p.Clusters, p.Uptime)
 	}
-	path := filepath.Join(artifactDir(t), "dashboard.png")
-	if err := os.WriteFile(path, shot, 0o644); err != nil {
+
+	// Drill down into a topic: one row per partition, with the API's phases.
+	if err := chromedp.Do(bctx, chromedp.Click(`#topics tr.topic[data-topic="orders"] td.t-topic`)); err != nil {
 		t.Fatal(err)
 	}
-	if len(shot) < 10000 {
-		t.Errorf("screenshot is only %d bytes", len(shot))
+	p = waitPage("the partitions of orders", func(p page) bool { return len(p.Drill["orders"]) == 2 })
+	st := fetchStatus(t, base)
+	for i, want := range []string{"0:" + string(st.Partitions[0].Phase), "1:" + string(st.Partitions[1].Phase)} {
+		if p.Drill["orders"][i] != want {
+			t.Errorf("drill-down row %d = %q, want %q", i, p.Drill["orders"][i], want)
+		}
 	}
-	t.Logf("screenshot: %s", path)
+
+	// Two window sizes, a desktop and a laptop: no horizontal scrolling, the
+	// topics table inside its panel, the charts drawn.
+	for _, size := range []struct{ w, h int64 }{{1400, 1100}, {1280, 720}} {
+		if err := chromedp.Do(bctx, chromedp.EmulateViewport(size.w, size.h)); err != nil {
+			t.Fatal(err)
+		}
+		before := p.Updates
+		p = waitPage("a render at the new size", func(p page) bool { return p.Updates > before+1 })
+		type fitting struct {
+			Overflow    float64 `json:"overflow"`
+			TableRight  float64 `json:"tableRight"`
+			PanelRight  float64 `json:"panelRight"`
+			InnerWidth  float64 `json:"innerWidth"`
+			ChartHeight float64 `json:"chartHeight"`
+		}
+		fit, err := chromedp.Run(bctx, chromedp.Evaluate[fitting](`(() => {
+		  const tb = document.getElementById("topics").getBoundingClientRect();
+		  const pn = document.getElementById("topics").closest(".panel").getBoundingClientRect();
+		  return { overflow: document.documentElement.scrollWidth - window.innerWidth, tableRight: tb.right, panelRight: pn.right,
+		    innerWidth: window.innerWidth, chartHeight: document.getElementById("lag-chart").getBoundingClientRect().height };
+		})()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fit.InnerWidth != float64(size.w) || fit.Overflow > 0 || fit.TableRight > fit.PanelRight+0.5 || fit.ChartHeight < 100 {
+			t.Errorf("at %dx%d: %+v; want no horizontal overflow and the topics table inside its panel", size.w, size.h, fit)
+		}
+		shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot: %v", err)
+		}
+		path := filepath.Join(artifactDir(t), fmt.Sprintf("dashboard-%dx%d.png", size.w, size.h))
+		if err := os.WriteFile(path, shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(bytes.NewReader(shot))
+		if err != nil {
+			t.Fatalf("decode the screenshot: %v", err)
+		}
+		// The page is as wide as the window, less a vertical scroll bar.
+		if w := img.Bounds().Dx(); w > int(size.w) || w < int(size.w)-20 {
+			t.Errorf("at %dx%d the page is %d pixels wide: it does not fit the window", size.w, size.h, w)
+		}
+		chart, err := chromedp.Run(bctx, chromedp.Screenshot("#lag-chart"))
+		if err != nil {
+			t.Fatalf("screenshot of the lag chart: %v", err)
+		}
+		if n := colours(t, chart); n < 3 {
+			t.Errorf("at %dx%d the lag chart has %d colours: nothing drawn", size.w, size.h, n)
+		}
+		t.Logf("screenshot: %s", path)
+	}
+
+	// Group sync switched off says so.
+	src.update(func(s *Snapshot) { s.GroupSync, s.Groups = false, nil })
+	waitPage("group sync shown disabled", func(p page) bool { return strings.Contains(p.GroupsEmpty, "Group sync is disabled") })
+}
+
+// colours counts the distinct colours of a PNG.
+func colours(t *testing.T, b []byte) int {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[color.RGBA]bool{}
+	r := img.Bounds()
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			cr, cg, cb, ca := img.At(x, y).RGBA()
+			seen[color.RGBA{uint8(cr >> 8), uint8(cg >> 8), uint8(cb >> 8), uint8(ca >> 8)}] = true
+		}
+	}
+	return len(seen)
 }

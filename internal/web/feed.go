@@ -2,12 +2,14 @@ package web
 
 import (
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kmigrate/kmigrate/internal/groups"
 	"github.com/kmigrate/kmigrate/internal/replicate"
 	"github.com/kmigrate/kmigrate/internal/state"
+	"github.com/kmigrate/kmigrate/internal/status"
 	"github.com/kmigrate/kmigrate/internal/verify"
 )
 
@@ -39,15 +41,21 @@ type Feed struct {
 	engine    Engine
 	events    *prometheus.CounterVec
 
-	mu       sync.Mutex
-	groups   GroupReports
-	verify   *verify.Report
-	baseline *state.Baseline
-	recent   []replicate.Event
+	mu        sync.Mutex
+	groups    GroupReports
+	verify    *verify.Report
+	baseline  *state.Baseline
+	recent    []replicate.Event
+	clusters  []ClusterInfo
+	groupSync bool
+	started   time.Time
 }
 
 var descBaseline = prometheus.NewDesc("kmigrate_baseline_progress_ratio",
 	"Share of the baseline (source end offsets at the first run) copied, 0 to 1; against the current source ends until the baseline is known.", nil, nil)
+
+var descPhase = prometheus.NewDesc("kmigrate_partition_phase_count",
+	"Selected partitions by phase: not-started, catching-up, following, stopped, failed (package status defines them).", []string{"phase"}, nil)
 
 // NewFeed returns the feed of migration, reading engine, and registers its
 // metrics with reg (nil: none).
@@ -101,6 +109,27 @@ func (f *Feed) SetBaseline(b *state.Baseline) {
 	f.baseline = b
 }
 
+// SetClusters records the identities of both clusters.
+func (f *Feed) SetClusters(c []ClusterInfo) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.clusters = append([]ClusterInfo(nil), c...)
+}
+
+// SetStarted records when the process started.
+func (f *Feed) SetStarted(t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.started = t
+}
+
+// SetGroupSync records whether consumer-group translation is enabled.
+func (f *Feed) SetGroupSync(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.groupSync = on
+}
+
 // Snapshot implements Source.
 func (f *Feed) Snapshot() Snapshot {
 	s := Snapshot{Migration: f.migration}
@@ -115,6 +144,7 @@ func (f *Feed) Snapshot() Snapshot {
 	f.mu.Lock()
 	g := f.groups
 	s.Verify, s.Baseline = f.verify, f.baseline
+	s.Clusters, s.GroupSync, s.ProcessStarted = append([]ClusterInfo(nil), f.clusters...), f.groupSync, f.started
 	s.Events = append([]replicate.Event(nil), f.recent...)
 	f.mu.Unlock()
 	if g != nil {
@@ -123,23 +153,26 @@ func (f *Feed) Snapshot() Snapshot {
 	return s
 }
 
-// feedCollector exports the baseline progress at scrape time.
+// feedCollector exports, at scrape time, the baseline progress and the
+// number of partitions in each phase, from the same model as /api/status.
 type feedCollector struct{ f *Feed }
 
-func (c feedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descBaseline }
+func (c feedCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descBaseline
+	ch <- descPhase
+}
 
 func (c feedCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.f.engine == nil {
 		return
 	}
-	var total, done int64
 	c.f.mu.Lock()
 	b := c.f.baseline
 	c.f.mu.Unlock()
-	for _, p := range c.f.engine.Status() {
-		t, d := baselineProgress(p, b)
-		total += t
-		done += d
+	rep := status.Build(status.Input{Migration: c.f.migration, Baseline: b,
+		Run: status.Run{Known: true, Alive: true, Self: true}, Observations: observations(c.f.engine.Status())})
+	ch <- prometheus.MustNewConstMetric(descBaseline, prometheus.GaugeValue, rep.Totals.BaselineProgress)
+	for _, ph := range status.Phases {
+		ch <- prometheus.MustNewConstMetric(descPhase, prometheus.GaugeValue, float64(rep.Totals.Phases[ph]), string(ph))
 	}
-	ch <- prometheus.MustNewConstMetric(descBaseline, prometheus.GaugeValue, ratio(done, total))
 }

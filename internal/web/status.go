@@ -8,6 +8,7 @@ import (
 	"github.com/kmigrate/kmigrate/internal/groups"
 	"github.com/kmigrate/kmigrate/internal/replicate"
 	"github.com/kmigrate/kmigrate/internal/state"
+	"github.com/kmigrate/kmigrate/internal/status"
 	"github.com/kmigrate/kmigrate/internal/verify"
 )
 
@@ -30,6 +31,12 @@ type Snapshot struct {
 	Verify *verify.Report
 	// Events are the recent events, oldest first.
 	Events []replicate.Event
+	// Clusters are the identities of both clusters, once known.
+	Clusters []ClusterInfo
+	// GroupSync is false when consumer-group translation is disabled.
+	GroupSync bool
+	// ProcessStarted is when the serving process started; zero if unknown.
+	ProcessStarted time.Time
 }
 
 // Source is what the dashboard reads. Implementations return a snapshot and
@@ -39,35 +46,36 @@ type Source interface {
 	Snapshot() Snapshot
 }
 
-// Phases of a migration in Status.Phase.
-const (
-	PhaseStarting = "starting"  // the engine has not started every partition yet
-	PhaseCopying  = "copying"   // some partition has lag
-	PhaseCaughtUp = "caught-up" // no partition has lag
-	PhaseFailed   = "failed"    // some partition stopped with an error
-)
-
-// Topic statuses in TopicStatus.Status.
-const (
-	TopicCopying  = "copying"
-	TopicCaughtUp = "caught-up"
-	TopicFailed   = "failed"
-)
-
 // maxStatusEvents bounds the events in a Status; /api/events has them all.
 const maxStatusEvents = 50
 
 // Status is the document GET /api/status returns, and what the dashboard shows.
+// Its figures come from package status, the model `kmigrate status` uses too.
 type Status struct {
 	Migration string    `json:"migration"`
 	Time      time.Time `json:"time"`
-	// Phase is starting, copying, caught-up or failed.
-	Phase string `json:"phase"`
+	// Phase summarises the partitions' phases (see package status); Run says
+	// the run is alive: this process serves the page.
+	Phase status.Phase `json:"phase"`
+	Run   status.Run   `json:"run"`
+	// Started is set once the copy engine has started every partition.
+	Started bool `json:"started"`
 	// Ready is what /-/ready answers; ReadyReason says why not.
-	Ready       bool          `json:"ready"`
-	ReadyReason string        `json:"ready_reason,omitempty"`
-	Overview    Overview      `json:"overview"`
-	Topics      []TopicStatus `json:"topics"`
+	Ready       bool               `json:"ready"`
+	ReadyReason string             `json:"ready_reason,omitempty"`
+	Overview    status.Totals      `json:"overview"`
+	Topics      []status.Topic     `json:"topics"`
+	Partitions  []status.Partition `json:"partitions"`
+	// History is the totals' recent history, oldest first, for the charts.
+	History []status.Point `json:"history"`
+	// Clusters are the identities of both clusters; empty until known.
+	Clusters []ClusterInfo `json:"clusters"`
+	// GroupSync is false when consumer-group translation is disabled.
+	GroupSync bool `json:"group_sync"`
+	// Started is when the process started, UptimeSeconds how long ago; both
+	// absent when unknown.
+	ProcessStarted *time.Time `json:"process_started,omitempty"`
+	UptimeSeconds  float64    `json:"uptime_seconds,omitempty"`
 	// Errors are the partitions that stopped, with their error.
 	Errors []PartitionError `json:"errors"`
 	// Groups summarises the latest translation pass; null before the first.
@@ -78,60 +86,17 @@ type Status struct {
 	Events []replicate.Event `json:"events"`
 }
 
-// Overview is the migration at a glance.
-type Overview struct {
-	Topics           int `json:"topics"`
-	Partitions       int `json:"partitions"`
-	FailedPartitions int `json:"failed_partitions"`
-	// BaselineRecords is the number of source offsets to copy to reach the
-	// baseline (its end offsets, from where each partition's copy began);
-	// BaselineCopied how many of them are copied; BaselineProgress their
-	// ratio, 0 to 1. Offsets, so an upper bound of records where the source
-	// has gaps (compaction, transactions). BaselineKnown is false while the
-	// baseline is not known: progress is then against the current source end.
-	BaselineRecords  int64   `json:"baseline_records"`
-	BaselineCopied   int64   `json:"baseline_copied"`
-	BaselineProgress float64 `json:"baseline_progress"`
-	BaselineKnown    bool    `json:"baseline_known"`
-	// CopiedRecords and CopiedBytes are what this process copied.
-	CopiedRecords int64 `json:"copied_records"`
-	CopiedBytes   int64 `json:"copied_bytes"`
-	// LagRecords is the sum over partitions of source end minus next offset to
-	// copy; LagSeconds the largest partition lag in seconds.
-	LagRecords int64   `json:"lag_records"`
-	LagSeconds float64 `json:"lag_seconds"`
-	// RecordsPerSecond and BytesPerSecond are the copy rate, and
-	// SourceRecordsPerSecond the rate the source end offsets grow, over the
-	// last RateWindowSeconds; null until two samples exist.
-	RecordsPerSecond       *float64 `json:"records_per_second"`
-	BytesPerSecond         *float64 `json:"bytes_per_second"`
-	SourceRecordsPerSecond *float64 `json:"source_records_per_second"`
-	RateWindowSeconds      float64  `json:"rate_window_seconds"`
-	// ETASeconds is the time to catch up at the current rates: 0 when caught
-	// up, null when unknown or when the copy is not gaining on the source.
-	ETASeconds *float64 `json:"eta_seconds"`
-	// LostRecords is the number of source offsets deleted by retention before
-	// they were copied (an upper bound of records).
-	LostRecords int64 `json:"lost_records"`
-	// MapRuns is the total number of offset-map runs.
-	MapRuns int `json:"offset_map_runs"`
-}
-
-// TopicStatus is one source topic.
-type TopicStatus struct {
-	Topic       string `json:"topic"`
-	TargetTopic string `json:"target_topic"`
-	Partitions  int    `json:"partitions"`
-	// Status is copying, caught-up or failed.
-	Status           string  `json:"status"`
-	LagRecords       int64   `json:"lag_records"`
-	LagSeconds       float64 `json:"lag_seconds"`
-	CopiedRecords    int64   `json:"copied_records"`
-	CopiedBytes      int64   `json:"copied_bytes"`
-	BaselineProgress float64 `json:"baseline_progress"`
-	MapRuns          int     `json:"offset_map_runs"`
-	LostRecords      int64   `json:"lost_records"`
-	FailedPartitions int     `json:"failed_partitions"`
+// ClusterInfo is what is known of one cluster's identity.
+type ClusterInfo struct {
+	// Role is source or target.
+	Role      string `json:"role"`
+	ClusterID string `json:"cluster_id"`
+	// Version is the broker version inferred from the API versions, such as
+	// "4.1"; Brokers the number of brokers; Bootstrap the addresses dialled.
+	Version   string    `json:"version,omitempty"`
+	Brokers   int       `json:"brokers"`
+	Bootstrap []string  `json:"bootstrap"`
+	Seen      time.Time `json:"seen"`
 }
 
 // PartitionError is a partition that stopped.
@@ -172,9 +137,11 @@ type GroupStatus struct {
 
 // VerifyStatus summarises a verification.
 type VerifyStatus struct {
-	Time    time.Time     `json:"time"`
-	Mode    string        `json:"mode"`
-	Pass    bool          `json:"pass"`
+	Time time.Time `json:"time"`
+	Mode string    `json:"mode"`
+	Pass bool      `json:"pass"`
+	// Result is PASS, PENDING or FAIL.
+	Result  string        `json:"result"`
 	Seconds float64       `json:"seconds"`
 	Checks  []VerifyCheck `json:"checks"`
 }
@@ -191,94 +158,41 @@ type VerifyCheck struct {
 	Failures []string `json:"failures,omitempty"`
 }
 
-// rates are the copy and source rates over a window; nil fields are unknown.
-type rates struct {
-	records, bytes, source *float64
-	window                 float64
+// observations turns the engine's partitions into the model's observations.
+func observations(parts []replicate.PartitionStatus) []status.Observation {
+	obs := make([]status.Observation, len(parts))
+	for i, p := range parts {
+		obs[i] = status.FromEngine(p)
+	}
+	return obs
 }
 
 // buildStatus turns a snapshot into a Status.
-func buildStatus(s Snapshot, now time.Time, r rates, readyMaxLag int64) *Status {
+func buildStatus(s Snapshot, now time.Time, r status.Rates, points []status.Point, readyMaxLag int64) *Status {
+	rep := status.Build(status.Input{
+		Migration: s.Migration, Taken: now, Baseline: s.Baseline,
+		Run:          status.Run{Known: true, Alive: true, Self: true, Members: 1},
+		Observations: observations(s.Partitions), Rates: r,
+	})
 	st := &Status{
-		Migration: s.Migration, Time: now,
-		Topics: []TopicStatus{}, Errors: []PartitionError{}, Events: []replicate.Event{},
+		Migration: s.Migration, Time: now, Phase: rep.Totals.Phase, Run: rep.Run, Started: s.Started,
+		Overview: rep.Totals, Topics: rep.Topics, Partitions: rep.Partitions, History: points,
+		Clusters: append([]ClusterInfo{}, s.Clusters...), GroupSync: s.GroupSync,
+		Errors: []PartitionError{}, Events: []replicate.Event{},
 	}
-	ov := &st.Overview
-	ov.BaselineKnown = s.Baseline != nil
-	ov.RecordsPerSecond, ov.BytesPerSecond, ov.SourceRecordsPerSecond = r.records, r.bytes, r.source
-	ov.RateWindowSeconds = r.window
-	topics := map[string]*TopicStatus{}
-	type progress struct{ total, done int64 }
-	topicBase := map[string]*progress{}
-	for _, p := range s.Partitions {
-		t := topics[p.Topic]
-		if t == nil {
-			t = &TopicStatus{Topic: p.Topic, TargetTopic: p.TargetTopic}
-			topics[p.Topic] = t
-			topicBase[p.Topic] = &progress{}
-		}
-		t.Partitions++
-		ov.Partitions++
-		lost := int64(0)
-		for _, l := range p.Lost {
-			lost += l.To - l.From
-		}
-		t.LostRecords += lost
-		ov.LostRecords += lost
-		t.CopiedRecords += p.Copied
-		t.CopiedBytes += p.Bytes
-		t.MapRuns += p.Runs
-		t.LagRecords += max(0, p.Lag)
-		t.LagSeconds = max(t.LagSeconds, p.LagSeconds)
-		if p.Error != "" {
-			t.FailedPartitions++
-			ov.FailedPartitions++
+	if points == nil {
+		st.History = []status.Point{}
+	}
+	if !s.ProcessStarted.IsZero() {
+		t := s.ProcessStarted
+		st.ProcessStarted, st.UptimeSeconds = &t, now.Sub(t).Seconds()
+	}
+	for _, p := range rep.Partitions {
+		if p.Phase == status.Failed {
 			st.Errors = append(st.Errors, PartitionError{Topic: p.Topic, Partition: p.Partition, Error: p.Error})
 		}
-		total, done := baselineProgress(p, s.Baseline)
-		topicBase[p.Topic].total += total
-		topicBase[p.Topic].done += done
 	}
-	names := make([]string, 0, len(topics))
-	for n := range topics {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		t := topics[n]
-		b := topicBase[n]
-		t.BaselineProgress = ratio(b.done, b.total)
-		switch {
-		case t.FailedPartitions > 0:
-			t.Status = TopicFailed
-		case t.LagRecords > 0:
-			t.Status = TopicCopying
-		default:
-			t.Status = TopicCaughtUp
-		}
-		ov.Topics++
-		ov.CopiedRecords += t.CopiedRecords
-		ov.CopiedBytes += t.CopiedBytes
-		ov.LagRecords += t.LagRecords
-		ov.LagSeconds = max(ov.LagSeconds, t.LagSeconds)
-		ov.MapRuns += t.MapRuns
-		ov.BaselineRecords += b.total
-		ov.BaselineCopied += b.done
-		st.Topics = append(st.Topics, *t)
-	}
-	ov.BaselineProgress = ratio(ov.BaselineCopied, ov.BaselineRecords)
-	ov.ETASeconds = eta(ov.LagRecords, r)
-
-	switch {
-	case !s.Started:
-		st.Phase = PhaseStarting
-	case ov.FailedPartitions > 0:
-		st.Phase = PhaseFailed
-	case ov.LagRecords > 0:
-		st.Phase = PhaseCopying
-	default:
-		st.Phase = PhaseCaughtUp
-	}
+	ov := rep.Totals
 	switch {
 	case !s.Started:
 		st.ReadyReason = "the copy engine is starting"
@@ -295,48 +209,6 @@ func buildStatus(s Snapshot, now time.Time, r rates, readyMaxLag int64) *Status 
 		st.Events = append(st.Events, s.Events[i])
 	}
 	return st
-}
-
-// baselineProgress returns the offsets of p's baseline to copy and how many of
-// them are copied. The baseline end is the end offset recorded at the first
-// run, or the current source end when the baseline does not cover p.
-func baselineProgress(p replicate.PartitionStatus, b *state.Baseline) (total, done int64) {
-	end := p.SrcEnd
-	if b != nil {
-		if e, ok := b.EndOffsets[p.Topic][p.Partition]; ok {
-			end = e
-		}
-	}
-	if p.Error != "" && p.SrcNext == 0 && p.SrcBegin == 0 {
-		return 0, 0 // never started: nothing is known
-	}
-	total = max(0, end-p.SrcBegin)
-	done = min(max(0, p.SrcNext-p.SrcBegin), total)
-	return total, done
-}
-
-func ratio(done, total int64) float64 {
-	if total <= 0 {
-		return 1
-	}
-	return float64(done) / float64(total)
-}
-
-// eta is the time to catch up lag at the current rates.
-func eta(lag int64, r rates) *float64 {
-	if lag <= 0 {
-		zero := 0.0
-		return &zero
-	}
-	if r.records == nil || r.source == nil {
-		return nil
-	}
-	gain := *r.records - *r.source
-	if gain <= 0 {
-		return nil
-	}
-	v := float64(lag) / gain
-	return &v
 }
 
 // groupOrder is the order in which a group's partition statuses decide the
@@ -386,7 +258,7 @@ func verifyStatus(r *verify.Report) *VerifyStatus {
 	if r == nil {
 		return nil
 	}
-	vs := &VerifyStatus{Time: r.Started, Mode: string(r.Mode), Pass: r.Pass, Seconds: r.Seconds, Checks: []VerifyCheck{}}
+	vs := &VerifyStatus{Time: r.Started, Mode: string(r.Mode), Pass: r.Pass, Result: string(r.Result), Seconds: r.Seconds, Checks: []VerifyCheck{}}
 	for _, c := range r.Checks {
 		vc := VerifyCheck{Name: c.Name, Pass: c.Pass, Checked: c.Checked, Failed: c.Failed, Unit: c.Unit, Summary: c.Summary}
 		for _, f := range c.Failures {
@@ -398,4 +270,9 @@ func verifyStatus(r *verify.Report) *VerifyStatus {
 		vs.Checks = append(vs.Checks, vc)
 	}
 	return vs
+}
+
+// report is the part of st the history records.
+func (st *Status) report() *status.Report {
+	return &status.Report{Migration: st.Migration, Taken: st.Time, Totals: st.Overview}
 }

@@ -23,13 +23,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kmigrate/kmigrate/internal/metrics"
 	"github.com/kmigrate/kmigrate/internal/replicate"
+	"github.com/kmigrate/kmigrate/internal/status"
 	"github.com/kmigrate/kmigrate/internal/translate"
 )
 
@@ -40,6 +40,8 @@ var assets embed.FS
 const (
 	DefaultSampleInterval = time.Second
 	DefaultRateWindow     = 10 * time.Second
+	// historyPoints bounds the charts' history: 15 minutes of 1s samples.
+	historyPoints = 900
 )
 
 // Options configure a Server.
@@ -68,23 +70,7 @@ type Server struct {
 	o       Options
 	handler http.Handler
 
-	mu      sync.Mutex
-	samples []sample
-}
-
-// sample is one reading of the totals rates are computed from.
-type sample struct {
-	t             time.Time
-	copied, bytes int64
-	// ends holds the source end offset of every partition whose end the
-	// engine has seen (it learns it with the first fetch): the source rate
-	// counts growth, not that discovery.
-	ends map[partitionKey]int64
-}
-
-type partitionKey struct {
-	topic     string
-	partition int32
+	hist *status.History
 }
 
 // New returns a server; Handler serves requests, Serve also samples rates.
@@ -101,7 +87,7 @@ func New(o Options) *Server {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Server{o: o}
+	s := &Server{o: o, hist: status.NewHistory(o.RateWindow, historyPoints)}
 	static, err := fs.Sub(assets, "assets")
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
@@ -176,62 +162,18 @@ func (s *Server) sampleLoop(ctx context.Context) {
 	}
 }
 
-// Sample reads the source's totals once for the rates; Serve calls it every
-// SampleInterval.
+// Sample reads the source's partitions once for the rates and the charts;
+// Serve calls it every SampleInterval.
 func (s *Server) Sample() {
 	snap := s.o.Source.Snapshot()
-	sm := sample{t: s.o.Now(), ends: make(map[partitionKey]int64, len(snap.Partitions))}
-	for _, p := range snap.Partitions {
-		sm.copied += p.Copied
-		sm.bytes += p.Bytes
-		// Before its first fetch a partition's end is its next offset and
-		// nothing was copied yet: not seen.
-		if p.Error == "" && (p.Copied > 0 || p.SrcEnd > p.SrcNext) {
-			sm.ends[partitionKey{p.Topic, p.Partition}] = p.SrcEnd
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.samples = append(s.samples, sm)
-	// Keep one sample at or before the window start, so that the window is full.
-	cut := 0
-	for i := range s.samples {
-		if sm.t.Sub(s.samples[i].t) >= s.o.RateWindow {
-			cut = i
-		}
-	}
-	s.samples = s.samples[cut:]
-}
-
-// rates returns the rates between the oldest and the newest sample.
-func (s *Server) rates() rates {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.samples) < 2 {
-		return rates{}
-	}
-	a, b := s.samples[0], s.samples[len(s.samples)-1]
-	dt := b.t.Sub(a.t).Seconds()
-	if dt <= 0 {
-		return rates{}
-	}
-	per := func(x, y int64) *float64 {
-		v := max(0, float64(y-x)) / dt
-		return &v
-	}
-	var aEnd, bEnd int64
-	for k, e := range b.ends {
-		if old, ok := a.ends[k]; ok {
-			aEnd += old
-			bEnd += e
-		}
-	}
-	return rates{records: per(a.copied, b.copied), bytes: per(a.bytes, b.bytes), source: per(aEnd, bEnd), window: dt}
+	now := s.o.Now()
+	r := s.hist.Add(now, observations(snap.Partitions))
+	s.hist.Record(buildStatus(snap, now, r, nil, s.o.ReadyMaxLag).report())
 }
 
 // Status returns what GET /api/status returns.
 func (s *Server) Status() *Status {
-	return buildStatus(s.o.Source.Snapshot(), s.o.Now(), s.rates(), s.o.ReadyMaxLag)
+	return buildStatus(s.o.Source.Snapshot(), s.o.Now(), s.hist.Rates(), s.hist.Points(), s.o.ReadyMaxLag)
 }
 
 // readOnly refuses every method but GET and HEAD, and sets the headers every

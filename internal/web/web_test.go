@@ -17,6 +17,7 @@ import (
 	"github.com/kmigrate/kmigrate/internal/groups"
 	"github.com/kmigrate/kmigrate/internal/replicate"
 	"github.com/kmigrate/kmigrate/internal/state"
+	"github.com/kmigrate/kmigrate/internal/status"
 	"github.com/kmigrate/kmigrate/internal/verify"
 )
 
@@ -50,10 +51,10 @@ func demoSnapshot() Snapshot {
 		Migration: "aws-to-gcp",
 		Started:   true,
 		Partitions: []replicate.PartitionStatus{
-			{Topic: "orders", Partition: 0, TargetTopic: "gcp.orders", SrcBegin: 100, SrcNext: 600, SrcEnd: 700, Lag: 100, LagSeconds: 2.5, Copied: 500, Bytes: 50000, Runs: 1},
-			{Topic: "orders", Partition: 1, TargetTopic: "gcp.orders", SrcBegin: 0, SrcNext: 1000, SrcEnd: 1000, Copied: 1000, Bytes: 100000, Runs: 3,
+			{Topic: "orders", Partition: 0, TargetTopic: "gcp.orders", SrcBegin: 100, SrcNext: 600, SrcEnd: 700, TgtNext: 500, Lag: 100, LagSeconds: 2.5, Copied: 500, Bytes: 50000, Runs: 1},
+			{Topic: "orders", Partition: 1, TargetTopic: "gcp.orders", SrcBegin: 0, SrcNext: 1000, SrcEnd: 1000, TgtNext: 1000, Copied: 1000, Bytes: 100000, Runs: 3,
 				Lost: []state.LostRange{{From: 10, To: 14}}},
-			{Topic: "users", Partition: 0, TargetTopic: "gcp.users", SrcBegin: 0, SrcNext: 40, SrcEnd: 50, Lag: 10, LagSeconds: 9, Copied: 40, Bytes: 4000, Runs: 1,
+			{Topic: "users", Partition: 0, TargetTopic: "gcp.users", SrcBegin: 0, SrcNext: 40, SrcEnd: 50, TgtNext: 40, Lag: 10, LagSeconds: 9, Copied: 40, Bytes: 4000, Runs: 1,
 				Error: "source users[0] offset 40: boom"},
 		},
 		Baseline: &state.Baseline{EndOffsets: map[string]map[int32]int64{"orders": {0: 650, 1: 800}}},
@@ -67,6 +68,12 @@ func demoSnapshot() Snapshot {
 			{Name: verify.CheckSample, Pass: false, Checked: 36, Failed: 1, Unit: "records", Summary: "one differs",
 				Failures: []verify.Failure{{Kind: "differs", Message: "orders[0] offset 5: value differs"}}},
 		}},
+		Clusters: []ClusterInfo{
+			{Role: "source", ClusterID: "aws-msk-7Qx", Version: "v3.9", Brokers: 3, Bootstrap: []string{"b-1.msk:9098"}, Seen: t0},
+			{Role: "target", ClusterID: "gcp-kafka-K2f", Version: "v4.1", Brokers: 3, Bootstrap: []string{"kafka.gcp:9092"}, Seen: t0},
+		},
+		GroupSync:      true,
+		ProcessStarted: t0.Add(-90 * time.Minute),
 		Events: []replicate.Event{
 			{Time: t0, Level: "info", Topic: "orders", Message: "target topic gcp.orders created"},
 			{Time: t0.Add(time.Second), Level: "error", Topic: "users", Message: "partition users[0] stopped"},
@@ -75,13 +82,16 @@ func demoSnapshot() Snapshot {
 }
 
 func TestBuildStatus(t *testing.T) {
-	st := buildStatus(demoSnapshot(), t0, rates{}, 1000)
+	st := buildStatus(demoSnapshot(), t0, status.Rates{}, nil, 1000)
 	ov := st.Overview
 	checks := []struct {
 		name      string
 		got, want any
 	}{
-		{"phase", st.Phase, PhaseFailed},
+		{"phase", st.Phase, status.Failed},
+		{"run alive", st.Run.Alive && st.Run.Self, true},
+		{"drill-down", len(st.Partitions), 3},
+		{"orders[0] phase", st.Partitions[0].Phase, status.Following},
 		{"ready", st.Ready, false},
 		{"ready reason", st.ReadyReason, "1 partition(s) stopped with an error"},
 		{"topics", ov.Topics, 2},
@@ -96,15 +106,16 @@ func TestBuildStatus(t *testing.T) {
 		{"bytes", ov.CopiedBytes, int64(154000)},
 		{"lag", ov.LagRecords, int64(110)},
 		{"lag seconds", ov.LagSeconds, 9.0},
+		{"users[0] phase", st.Partitions[2].Phase, status.Failed},
 		{"lost", ov.LostRecords, int64(4)},
 		{"runs", ov.MapRuns, 5},
 		{"eta unknown without rates", ov.ETASeconds == nil, true},
 		{"rate unknown", ov.RecordsPerSecond == nil, true},
 		{"topic order", st.Topics[0].Topic + "," + st.Topics[1].Topic, "orders,users"},
-		{"orders status", st.Topics[0].Status, TopicCopying},
+		{"orders phase", st.Topics[0].Phase, status.Following},
 		{"orders partitions", st.Topics[0].Partitions, 2},
 		{"orders progress", fmt.Sprintf("%.4f", st.Topics[0].BaselineProgress), fmt.Sprintf("%.4f", 1300.0/1350.0)},
-		{"users status", st.Topics[1].Status, TopicFailed},
+		{"users phase", st.Topics[1].Phase, status.Failed},
 		{"errors", len(st.Errors), 1},
 		{"error text", st.Errors[0].Error, "source users[0] offset 40: boom"},
 		{"groups rows", len(st.Groups.Rows), 2},
@@ -126,22 +137,22 @@ func TestBuildStatus(t *testing.T) {
 }
 
 func TestPhasesAndReadiness(t *testing.T) {
-	caughtUp := []replicate.PartitionStatus{{Topic: "a", SrcNext: 10, SrcEnd: 10, Copied: 10}}
-	lagging := []replicate.PartitionStatus{{Topic: "a", SrcNext: 10, SrcEnd: 2010, Lag: 2000}}
+	caughtUp := []replicate.PartitionStatus{{Topic: "a", SrcNext: 10, SrcEnd: 10, TgtNext: 10, Copied: 10}}
+	lagging := []replicate.PartitionStatus{{Topic: "a", SrcNext: 10, SrcEnd: 2010, Lag: 2000, LagSeconds: 30}}
 	for _, c := range []struct {
 		name   string
 		snap   Snapshot
-		phase  string
+		phase  status.Phase
 		ready  bool
 		reason string
 	}{
-		{"starting", Snapshot{}, PhaseStarting, false, "the copy engine is starting"},
-		{"caught up", Snapshot{Started: true, Partitions: caughtUp}, PhaseCaughtUp, true, ""},
-		{"lag above the limit", Snapshot{Started: true, Partitions: lagging}, PhaseCopying, false, "lag of 2000 records is above http.ready_max_lag (1000)"},
-		{"no topics", Snapshot{Started: true}, PhaseCaughtUp, true, ""},
+		{"starting", Snapshot{}, status.NotStarted, false, "the copy engine is starting"},
+		{"caught up", Snapshot{Started: true, Partitions: caughtUp}, status.Following, true, ""},
+		{"lag above the limit", Snapshot{Started: true, Partitions: lagging}, status.CatchingUp, false, "lag of 2000 records is above http.ready_max_lag (1000)"},
+		{"no topics", Snapshot{Started: true}, status.NotStarted, true, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			st := buildStatus(c.snap, t0, rates{}, 1000)
+			st := buildStatus(c.snap, t0, status.Rates{}, nil, 1000)
 			if st.Phase != c.phase || st.Ready != c.ready || st.ReadyReason != c.reason {
 				t.Errorf("phase %q ready %v reason %q; want %q %v %q", st.Phase, st.Ready, st.ReadyReason, c.phase, c.ready, c.reason)
 			}
@@ -157,7 +168,7 @@ func TestRates(t *testing.T) {
 	src := &fakeSource{snap: Snapshot{Started: true, Partitions: []replicate.PartitionStatus{
 		// Not fetched yet: its end is its next offset.
 		{Topic: "a", Partition: 0, SrcNext: 500, SrcEnd: 500},
-		{Topic: "a", Partition: 1, SrcNext: 100, SrcEnd: 300, Lag: 200, Copied: 100, Bytes: 1000},
+		{Topic: "a", Partition: 1, SrcNext: 100, SrcEnd: 300, TgtNext: 100, Lag: 200, Copied: 100, Bytes: 1000},
 	}}}
 	s := New(Options{Source: src, Now: func() time.Time { return now }, RateWindow: 10 * time.Second})
 	s.Sample()
@@ -169,7 +180,7 @@ func TestRates(t *testing.T) {
 		// a[0] is fetched: its end jumps from 500 to 5000, which is discovery,
 		// not growth. a[1] copied 200 and its source grew by 100.
 		sn.Partitions[0] = replicate.PartitionStatus{Topic: "a", Partition: 0, SrcNext: 500, SrcEnd: 5000, Lag: 4500}
-		sn.Partitions[1] = replicate.PartitionStatus{Topic: "a", Partition: 1, SrcNext: 300, SrcEnd: 400, Lag: 100, Copied: 300, Bytes: 3000}
+		sn.Partitions[1] = replicate.PartitionStatus{Topic: "a", Partition: 1, SrcNext: 300, SrcEnd: 400, TgtNext: 300, Lag: 100, Copied: 300, Bytes: 3000}
 	})
 	s.Sample()
 	ov := s.Status().Overview
@@ -331,11 +342,17 @@ func TestFeed(t *testing.T) {
 		t.Errorf("kmigrate_events_total{level=error} = %v", v)
 	}
 	// Against the current end until the baseline is known, then against it.
-	if v := testutil.ToFloat64(feedCollector{f}); v != 0.3 {
+	if v := gathered(t, reg, "kmigrate_baseline_progress_ratio", ""); v != 0.3 {
 		t.Errorf("baseline progress %v, want 0.3", v)
 	}
+	if v := gathered(t, reg, "kmigrate_partition_phase_count", "following"); v != 0 {
+		t.Errorf("kmigrate_partition_phase_count{phase=following} = %v, want 0", v)
+	}
+	if v := gathered(t, reg, "kmigrate_partition_phase_count", "catching-up"); v != 1 {
+		t.Errorf("kmigrate_partition_phase_count{phase=catching-up} = %v, want 1", v)
+	}
 	f.SetBaseline(&state.Baseline{EndOffsets: map[string]map[int32]int64{"a": {0: 40}}})
-	if v := testutil.ToFloat64(feedCollector{f}); v != 0.75 {
+	if v := gathered(t, reg, "kmigrate_baseline_progress_ratio", ""); v != 0.75 {
 		t.Errorf("baseline progress %v, want 0.75", v)
 	}
 	if n, err := testutil.GatherAndCount(reg, "kmigrate_baseline_progress_ratio", "kmigrate_events_total"); err != nil || n != 4 {
@@ -370,4 +387,32 @@ func TestServeShutsDown(t *testing.T) {
 	if _, err := http.Get("http://" + ln.Addr().String() + "/-/healthy"); err == nil {
 		t.Error("the server still answers after Serve returned")
 	}
+}
+
+// gathered returns the value of the series of name in reg whose phase label
+// is phase ("" for a series without labels).
+func gathered(t *testing.T, reg *prometheus.Registry, name, phase string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			got := ""
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "phase" {
+					got = l.GetValue()
+				}
+			}
+			if got == phase {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no series %s{phase=%q}", name, phase)
+	return 0
 }

@@ -106,30 +106,123 @@ function renderErrors(s) {
   $("errors-panel").hidden = ul.children.length === 0;
 }
 
+// expanded holds the topics whose partitions are shown.
+const expanded = new Set();
+
 function renderTopics(s) {
   const body = $("topics").tBodies[0];
   body.replaceChildren();
+  const parts = s.partitions || [];
   for (const t of s.topics) {
-    const tr = el("tr");
+    const tr = el("tr", null, expanded.has(t.topic) ? "topic open" : "topic");
     tr.dataset.topic = t.topic;
     tr.appendChild(el("td", t.topic, "t-topic"));
-    tr.appendChild(el("td", t.target_topic, "t-target"));
+    tr.appendChild(el("td", t.target_topic, "t-target opt"));
     tr.appendChild(el("td", int(t.partitions), "num t-partitions"));
     tr.appendChild(el("td", int(t.copied_records), "num t-copied"));
     tr.appendChild(el("td", int(t.lag_records), "num t-lag"));
     tr.appendChild(el("td", t.lag_seconds.toFixed(1), "num t-lag-seconds"));
-    tr.appendChild(el("td", int(t.offset_map_runs), "num t-runs"));
-    tr.appendChild(el("td", int(t.lost_records), "num t-lost"));
+    tr.appendChild(el("td", int(t.offset_map_runs), "num t-runs opt"));
+    tr.appendChild(el("td", int(t.lost_records), "num t-lost opt"));
     const prog = el("td", null, "t-progress");
     prog.appendChild(miniBar(t.baseline_progress));
     prog.appendChild(el("span", pct(t.baseline_progress)));
     tr.appendChild(prog);
     const st = el("td", null, "t-status");
-    st.appendChild(badge(t.status));
+    st.appendChild(badge(t.phase));
     tr.appendChild(st);
+    tr.addEventListener("click", () => {
+      if (expanded.has(t.topic)) expanded.delete(t.topic); else expanded.add(t.topic);
+      renderTopics(s);
+    });
     body.appendChild(tr);
+    if (expanded.has(t.topic)) body.appendChild(partitionRows(t.topic, parts.filter((p) => p.topic === t.topic)));
   }
   $("topics-empty").hidden = s.topics.length > 0;
+}
+
+// partitionRows is the drill-down of one topic: a row per partition.
+function partitionRows(topic, parts) {
+  const tr = el("tr", null, "parts");
+  tr.dataset.partsOf = topic;
+  const td = el("td");
+  td.colSpan = 10;
+  const table = el("table", null, "parts");
+  const head = el("tr");
+  for (const h of ["partition", "phase", "source end", "copied up to", "target end", "lag", "lag s", "rate/s", "ETA", "baseline"]) head.appendChild(el("th", h));
+  table.appendChild(head);
+  for (const p of parts) {
+    const r = el("tr", null, "part");
+    r.dataset.partition = p.partition;
+    r.appendChild(el("td", String(p.partition), "num"));
+    const ph = el("td", null, "p-phase");
+    ph.appendChild(badge(p.phase));
+    if (p.error) ph.appendChild(el("span", " " + p.error, "alert"));
+    r.appendChild(ph);
+    r.appendChild(el("td", int(p.source_end), "num"));
+    r.appendChild(el("td", int(p.copied_up_to), "num"));
+    r.appendChild(el("td", int(p.target_end), "num"));
+    r.appendChild(el("td", int(p.lag_records), "num p-lag"));
+    r.appendChild(el("td", p.lag_seconds.toFixed(1), "num"));
+    r.appendChild(el("td", int(p.records_per_second), "num"));
+    r.appendChild(el("td", p.eta_seconds === null ? "–" : dur(p.eta_seconds), "num"));
+    r.appendChild(el("td", pct(p.baseline_progress), "num"));
+    table.appendChild(r);
+  }
+  td.appendChild(table);
+  tr.appendChild(td);
+  return tr;
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+
+// drawChart draws series (arrays of numbers or nulls, one per history point)
+// as polylines scaled to the largest value, with that value as a label.
+function drawChart(id, series, classes) {
+  const svg = $(id);
+  svg.replaceChildren();
+  const W = 600, H = 140, pad = 14;
+  let top = 0, n = 0;
+  for (const ser of series) { n = Math.max(n, ser.length); for (const v of ser) if (v !== null) top = Math.max(top, v); }
+  if (top <= 0) top = 1;
+  series.forEach((ser, i) => {
+    const pts = [];
+    ser.forEach((v, j) => {
+      if (v === null) return;
+      const x = n <= 1 ? W : (j / (n - 1)) * W;
+      const y = H - pad / 2 - (v / top) * (H - pad * 1.5);
+      pts.push(x.toFixed(1) + "," + y.toFixed(1));
+    });
+    if (pts.length === 0) return;
+    if (pts.length === 1) pts.unshift("0," + pts[0].split(",")[1]);
+    const line = document.createElementNS(SVG, "polyline");
+    line.setAttribute("points", pts.join(" "));
+    line.setAttribute("class", classes[i]);
+    svg.appendChild(line);
+  });
+  const label = document.createElementNS(SVG, "text");
+  label.setAttribute("x", "4");
+  label.setAttribute("y", "12");
+  label.textContent = "max " + int(top);
+  svg.appendChild(label);
+  svg.dataset.points = String(n);
+}
+
+function renderCharts(s) {
+  const h = s.history || [];
+  drawChart("lag-chart", [h.map((p) => p.lag_records)], ["lag"]);
+  drawChart("rate-chart", [h.map((p) => p.records_per_second), h.map((p) => p.source_records_per_second)], ["copy", "src"]);
+}
+
+function renderClusters(s) {
+  for (const role of ["source", "target"]) {
+    const box = document.querySelector('.cluster[data-role="' + role + '"]');
+    const c = (s.clusters || []).find((x) => x.role === role);
+    box.querySelector(".cid").textContent = c ? c.cluster_id : "–";
+    box.querySelector(".sub").textContent = c ? (c.version ? "Kafka " + c.version.replace(/^v/, "") + " · " : "") + int(c.brokers) + " brokers · " + c.bootstrap.join(", ") : "not identified yet";
+  }
+  setText("uptime", s.uptime_seconds ? "up " + dur(s.uptime_seconds) : "–");
+  setText("run-note", s.run && s.run.alive ? "run alive · group sync " + (s.group_sync ? "on" : "disabled") : "run not alive");
 }
 
 function renderGroups(s) {
@@ -139,6 +232,7 @@ function renderGroups(s) {
   const chips = $("groups-counts");
   chips.replaceChildren();
   $("groups-empty").hidden = !!g;
+  setText("groups-empty", s.group_sync === false ? "Group sync is disabled (group_sync.enabled: false): no group is translated." : "No translation pass yet.");
   setText("groups-time", g ? "pass at " + clock(g.time) : "");
   if (!g) return;
   for (const k of Object.keys(g.counts).sort()) {
@@ -169,13 +263,13 @@ function renderVerify(s) {
   const ul = $("verify-checks");
   ul.replaceChildren();
   if (!v) {
-    res.textContent = "none yet";
+    res.textContent = "none in this process: kmigrate verify runs on its own and answers with its exit status";
     res.className = "result";
     setText("verify-time", "");
     return;
   }
-  res.textContent = (v.pass ? "PASS" : "FAIL") + " · " + v.mode;
-  res.className = "result " + (v.pass ? "pass" : "fail");
+  res.textContent = (v.result || (v.pass ? "PASS" : "FAIL")) + " · " + v.mode;
+  res.className = "result " + (v.result ? v.result.toLowerCase() : (v.pass ? "pass" : "fail"));
   setText("verify-time", "at " + clock(v.time) + " in " + dur(v.seconds));
   for (const c of v.checks) {
     const li = el("li");
@@ -205,7 +299,9 @@ function renderEvents(s) {
 }
 
 function render(s) {
+  renderClusters(s);
   renderOverview(s);
+  renderCharts(s);
   renderErrors(s);
   renderTopics(s);
   renderGroups(s);
