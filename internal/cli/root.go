@@ -138,6 +138,7 @@ walks you through a zero-loss cutover.`,
 		newGroupsCmd(g),
 		newStatusCmd(g),
 		newVerifyCmd(g),
+		newSchemasCmd(g),
 		newDemoCmd(g),
 	)
 	return root

@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kmigrate/kmigrate/internal/config"
 )
 
 // Key types of the records of a Confluent registry's storage topic.
@@ -232,4 +234,27 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// Load reads a whole registry, named name (source or target) in errors: through
+// its REST API when r has a URL, else from its storage topic with a client that
+// newKafka builds for the side's Kafka cluster.
+func Load(ctx context.Context, name string, r config.Registry, timeout time.Duration, newKafka func(context.Context, ...kgo.Opt) (*kgo.Client, error)) (*Snapshot, error) {
+	if r.URL != "" {
+		c, err := NewClient(name, r, timeout)
+		if err != nil {
+			return nil, err
+		}
+		return c.Snapshot(ctx)
+	}
+	cl, err := newKafka(ctx, kgo.KeepControlRecords(), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		return nil, fmt.Errorf("read %s schema topic %s: %w", name, r.Topic, err)
+	}
+	defer cl.Close()
+	s, err := ReadTopic(ctx, cl, r.Topic)
+	if err != nil {
+		return nil, fmt.Errorf("read %s schema registry: %w", name, err)
+	}
+	return s, nil
 }

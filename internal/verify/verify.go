@@ -487,6 +487,13 @@ func (v *Verifier) Verify(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	rep.Checks = append(rep.Checks, groups)
+	if v.cfg.Schemas != nil {
+		c, err := s.schemas(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		rep.Checks = append(rep.Checks, c)
+	}
 
 	rep.Pass = true
 	for _, c := range rep.Checks {
