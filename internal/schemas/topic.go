@@ -179,7 +179,11 @@ func ReadTopic(ctx context.Context, cl *kgo.Client, topic string) (*Snapshot, er
 	byPart := map[int32][]*kgo.Record{}
 	if len(want) > 0 {
 		cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: from})
-		defer cl.RemoveConsumePartitions(map[string][]int32{topic: nil})
+		parts := make([]int32, 0, len(from))
+		for p := range from {
+			parts = append(parts, p)
+		}
+		defer cl.RemoveConsumePartitions(map[string][]int32{topic: parts})
 		pos := map[int32]int64{}
 		deadline := time.Now().Add(2 * time.Minute)
 		for !reached(pos, want) {
