@@ -187,6 +187,14 @@ schemas:
 		t.Errorf("schemas plan:\n%s", out)
 	}
 
+	// sync --dry-run plans the same; a real sync needs the target's REST API.
+	if out, _, err := kmigrate(t, "schemas", "sync", "-c", cfgFile, "--dry-run", "--log-level", "warn"); err != nil || !strings.Contains(out, "nothing to do") {
+		t.Errorf("schemas sync --dry-run: %v\n%s", err, out)
+	}
+	if _, _, err := kmigrate(t, "schemas", "sync", "-c", cfgFile, "--log-level", "warn"); err == nil || !strings.Contains(err.Error(), "target schema registry: no url configured") {
+		t.Errorf("schemas sync to a topic: %v", err)
+	}
+
 	// verify: the schemas check passes and compared the four ids.
 	rep := runVerify(t, cfgFile)
 	sc := findCheck(t, rep, verify.CheckSchemas)
