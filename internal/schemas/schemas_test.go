@@ -238,3 +238,17 @@ func mustClient(t *testing.T) *Client {
 	}
 	return c
 }
+
+// BenchmarkIDCheckAdd measures the per-record cost verify's schemas check adds
+// to reading the target.
+func BenchmarkIDCheckAdd(b *testing.B) {
+	c := NewIDCheck()
+	vals := make([][]byte, 64)
+	for i := range vals {
+		vals[i] = AppendWire(nil, int32(i), make([]byte, 200))
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		c.Add("t", 0, int64(i), nil, vals[i%len(vals)])
+	}
+}
