@@ -23,8 +23,8 @@ import (
 	"github.com/kmigrate/kmigrate/internal/groups"
 	"github.com/kmigrate/kmigrate/internal/inventory"
 	"github.com/kmigrate/kmigrate/internal/kafka"
-	"github.com/kmigrate/kmigrate/internal/progress"
 	"github.com/kmigrate/kmigrate/internal/replicate"
+	"github.com/kmigrate/kmigrate/internal/units"
 	"github.com/kmigrate/kmigrate/internal/verify"
 )
 
@@ -202,7 +202,7 @@ func (d *demo) run(ctx context.Context, fallback bool) (*DemoResult, error) {
 		return nil, fmt.Errorf("seed the workload: %w", err)
 	}
 	d.say("  workload    %s records: %s (8 partitions), %s (4), %s (compacted, with tombstones and holes), %s (earliest offset 600); 5 consumer groups",
-		progress.Count(d.produced.Load()), demoUserEvents, demoOrders, demoTenantConfig, demoAudit)
+		units.Count(d.produced.Load()), demoUserEvents, demoOrders, demoTenantConfig, demoAudit)
 
 	// The applications keep running: a producer and a committing consumer.
 	appsCtx, stopApps := context.WithCancel(ctx)
@@ -278,7 +278,7 @@ func (d *demo) run(ctx context.Context, fallback bool) (*DemoResult, error) {
 	res.BacklogSeconds = time.Since(copyStart).Seconds()
 	t := d.totals()
 	d.say("3. replicate  backlog copied in %.1fs: %s records, %s, offset map %d runs for %d partitions (the compaction holes make the extra runs)",
-		res.BacklogSeconds, progress.Count(t.copied), formatBytes(t.bytes), t.runs, t.partitions)
+		res.BacklogSeconds, units.Count(t.copied), units.Bytes(t.bytes), t.runs, t.partitions)
 
 	// 4. Groups.
 	rep, err := d.waitGroups(ctx, time.Now(), 20*time.Second, engineErr)
@@ -339,7 +339,7 @@ func (d *demo) run(ctx context.Context, fallback bool) (*DemoResult, error) {
 	t = d.totals()
 	res.Topics, res.Partitions, res.Copied, res.Bytes, res.MapRuns, res.Lost = t.topics, t.partitions, t.copied, t.bytes, t.runs, t.lost
 	res.Produced = d.produced.Load()
-	d.say("final         applications stopped; %s records copied in all, groups: %s", progress.Count(t.copied), groupsLine(res.Groups))
+	d.say("final         applications stopped; %s records copied in all, groups: %s", units.Count(t.copied), groupsLine(res.Groups))
 	res.Verify, err = d.verify(ctx, cfg, verify.ModeFull)
 	if err != nil {
 		return nil, err
@@ -385,7 +385,7 @@ func (r *DemoResult) writeText(w io.Writer) {
 		groupParts = len(r.Groups.Rows)
 	}
 	fmt.Fprintf(w, "PASS  %s records in %d topics (%d partitions) copied from aws to gcp while a producer wrote, every one verified by SHA-256; %d consumer-group partitions translated exactly; nothing lost. %.0fs.\n",
-		progress.Count(r.Copied), r.Topics, r.Partitions, groupParts, r.Seconds)
+		units.Count(r.Copied), r.Topics, r.Partitions, groupParts, r.Seconds)
 }
 
 func (d *demo) startClusters() error {
@@ -672,7 +672,7 @@ func (d *demo) scan(ctx context.Context, cfg *config.Config) error {
 	}
 	s := snap.Summary
 	d.say("1. scan       aws: %d brokers, %d topics (%d compacted), %d partitions, %s records, %d consumer groups with a total lag of %s",
-		s.Brokers, s.Topics, s.CompactedTopics, s.Partitions, progress.Count(s.Records), s.Groups, progress.Count(s.TotalLag))
+		s.Brokers, s.Topics, s.CompactedTopics, s.Partitions, units.Count(s.Records), s.Groups, units.Count(s.TotalLag))
 	return nil
 }
 
@@ -833,7 +833,7 @@ func (d *demo) live(ctx context.Context, duration time.Duration, engineErr func(
 			gl = groupsLine(g)
 		}
 		d.say("              +%s records copied, lag %s, groups %s, %s left",
-			progress.Count(t.copied-last.copied), progress.Count(t.lag), gl, time.Until(end).Round(time.Second))
+			units.Count(t.copied-last.copied), units.Count(t.lag), gl, time.Until(end).Round(time.Second))
 		last = t
 	}
 	return nil
@@ -898,18 +898,4 @@ func verifyLine(r *verify.Report) string {
 		checks = append(checks, c.Name+" "+mark)
 	}
 	return fmt.Sprintf("%s %s in %.1fs: %s", verdict, r.Mode, r.Seconds, strings.Join(checks, ", "))
-}
-
-func formatBytes(n int64) string {
-	units := []string{"B", "kB", "MB", "GB", "TB"}
-	v := float64(n)
-	i := 0
-	for v >= 1000 && i < len(units)-1 {
-		v /= 1000
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%d B", n)
-	}
-	return fmt.Sprintf("%.1f %s", v, units[i])
 }

@@ -89,9 +89,7 @@ pass every group_sync.interval until interrupted.`,
 					if err != nil {
 						return err
 					}
-					c := rep.Counts()
-					fmt.Fprintf(cmd.OutOrStdout(), "%s pass: %d groups, %d in-sync, %d pending, %d active-on-target, %d behind-retention, %d skipped\n",
-						rep.Time.Format(time.RFC3339), rep.Groups, c[groups.InSync], c[groups.Pending], c[groups.ActiveOnTarget], c[groups.BehindRetention], c[groups.Skipped])
+					fmt.Fprintf(cmd.OutOrStdout(), "%s pass: %d groups, %s\n", rep.Time.Format(time.RFC3339), rep.Groups, statusCounts(rep))
 					select {
 					case <-cmd.Context().Done():
 						return nil
@@ -210,9 +208,20 @@ func renderGroups(stdout io.Writer, out *output, rep *groups.Report) error {
 }
 
 func groupsSummary(rep *groups.Report) string {
+	return fmt.Sprintf("%d groups, %d partitions: %s", rep.Groups, len(rep.Rows), statusCounts(rep))
+}
+
+// statusCounts counts rows per status; stopped and error appear only when
+// some row has them.
+func statusCounts(rep *groups.Report) string {
 	c := rep.Counts()
-	return fmt.Sprintf("%d groups, %d partitions: %d in-sync, %d pending, %d active-on-target, %d behind-retention, %d skipped",
-		rep.Groups, len(rep.Rows), c[groups.InSync], c[groups.Pending], c[groups.ActiveOnTarget], c[groups.BehindRetention], c[groups.Skipped])
+	var parts []string
+	for _, st := range groups.Statuses() {
+		if c[st] > 0 || (st != groups.Stopped && st != groups.Failed) {
+			parts = append(parts, fmt.Sprintf("%d %s", c[st], st))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func groupsText(w io.Writer, rep *groups.Report) error {

@@ -139,7 +139,11 @@ walks you through a zero-loss cutover.`,
 		newStatusCmd(g),
 		newVerifyCmd(g),
 		newSchemasCmd(g),
+		newACLsCmd(g),
+		newQuotasCmd(g),
+		newTranslateCmd(g),
 		newDemoCmd(g),
+		newResetCmd(g),
 	)
 	return root
 }

@@ -15,7 +15,7 @@ import (
 
 func newScanCmd(g *globals) *cobra.Command {
 	var out output
-	var cluster, baseline string
+	var cluster string
 	var includeInternal bool
 	var timeout time.Duration
 	cmd := &cobra.Command{
@@ -36,15 +36,13 @@ where compaction or transactions leave gaps.
 
 On the source, topics and groups are marked when the migration's selection picks
 them, and groups that read topics outside the selection are named.
---save-baseline writes a versioned JSON snapshot (kmigrate.baseline/v1) of the
-selected topics' offsets and sizes and the selected groups' offsets, with the time
-it was taken; progress and validation are measured against it.
+The baseline that progress is measured against is not a scan: 'kmigrate run'
+takes it at its first start and keeps it in the migration's state topic.
 
 --format json prints the whole inventory as one document (schema kmigrate.scan/v1)
 with one row per broker, topic, partition, group, committed offset and ACL.
 Exit status 0 when the scan completed, 1 when a cluster could not be reached.`,
 		Example: `  kmigrate scan -c migration.yaml --cluster source
-  kmigrate scan -c migration.yaml --cluster source --save-baseline baseline.json
   kmigrate scan -c migration.yaml --cluster target --format markdown --out target.md`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -54,9 +52,6 @@ Exit status 0 when the scan completed, 1 when a cluster could not be reached.`,
 			role, err := parseRole(cluster)
 			if err != nil {
 				return err
-			}
-			if baseline != "" && role != kafka.Source {
-				return fmt.Errorf("--save-baseline: the baseline is a snapshot of the source; use it with --cluster source")
 			}
 			// On standard error: standard output carries the report.
 			bar := progress.New(cmd.ErrOrStderr(), progress.Options{Title: "scan " + string(role), Unit: "requests"})
@@ -102,20 +97,12 @@ Exit status 0 when the scan completed, 1 when a cluster could not be reached.`,
 			if rerr != nil {
 				return fmt.Errorf("write scan report: %w", rerr)
 			}
-			if baseline != "" {
-				bl := inventory.NewBaseline(snap, cfg.Migration)
-				if err := bl.WriteFile(baseline); err != nil {
-					return err
-				}
-				log.Info("baseline saved", "file", baseline, "topics", len(bl.Topics), "groups", len(bl.Groups))
-			}
 			return nil
 		},
 	}
 	out.register(cmd, formatText, formatJSON, formatMarkdown)
 	out.registerOut(cmd)
 	cmd.Flags().StringVar(&cluster, "cluster", "source", "which cluster to scan: source or target")
-	cmd.Flags().StringVar(&baseline, "save-baseline", "", "also write the source baseline (versioned JSON) to this file")
 	cmd.Flags().BoolVar(&includeInternal, "include-internal", false, "also list internal topics (Kafka's __* and kmigrate's _kmigrate*), flagged")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long the whole scan may take")
 	return cmd

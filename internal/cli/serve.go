@@ -12,6 +12,8 @@ import (
 	"github.com/kmigrate/kmigrate/internal/metrics"
 	"github.com/kmigrate/kmigrate/internal/progress"
 	"github.com/kmigrate/kmigrate/internal/replicate"
+	"github.com/kmigrate/kmigrate/internal/state"
+	"github.com/kmigrate/kmigrate/internal/translate"
 	"github.com/kmigrate/kmigrate/internal/web"
 )
 
@@ -45,7 +47,8 @@ func (rt *migration) serve(ctx context.Context, o serveOptions) (string, func(),
 			return "", nil, fmt.Errorf("listen on http.listen %s: %w", listen, err)
 		}
 		url = "http://" + ln.Addr().String() + "/"
-		srv := web.New(web.Options{Source: rt.feed, Gatherer: rt.reg, ReadyMaxLag: rt.cfg.HTTP.ReadyMaxLag, Log: rt.log})
+		srv := web.New(web.Options{Source: rt.feed, Gatherer: rt.reg, ReadyMaxLag: rt.cfg.HTTP.ReadyMaxLag, Log: rt.log,
+			Translator: translate.New(rt.cfg, rt.engine, rt.lostRanges)})
 		wg.Go(func() {
 			if err := srv.Serve(ctx, ln); err != nil {
 				rt.log.Error("http server stopped", "err", err)
@@ -185,4 +188,15 @@ func (g *globals) loggerWith(bar *progress.Bar) (*slog.Logger, error) {
 	}
 	bar.SetLogger(log)
 	return log, nil
+}
+
+// lostRanges returns the source ranges of a partition the running engine lost
+// to retention, for /api/translate.
+func (rt *migration) lostRanges(topic string, partition int32) []state.LostRange {
+	for _, p := range rt.engine.Status() {
+		if p.Topic == topic && p.Partition == partition {
+			return p.Lost
+		}
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ package config
 
 import (
 	"regexp"
+	"strconv"
 	"time"
 )
 
@@ -39,6 +40,9 @@ type Config struct {
 	// Schemas, when present, migrates a Confluent-compatible Schema Registry and
 	// lets `kmigrate verify` check the schema ids found in the migrated records.
 	Schemas *Schemas `yaml:"schemas"`
+	// ACLs maps source principals to target principals for `kmigrate acls` and
+	// `kmigrate quotas`.
+	ACLs ACLs `yaml:"acls"`
 
 	// File is the path the configuration was loaded from, empty if built in code.
 	File string `yaml:"-"`
@@ -272,6 +276,62 @@ type BasicAuth struct {
 	PasswordFile string `yaml:"password_file"`
 }
 
+// ACLs says how a source principal is named on the target, for the ACLs and
+// client quotas kmigrate copies. A principal ("User:alice") found in Principals
+// maps to its value; otherwise the first Rewrite rule whose Match matches the
+// whole principal rewrites it; otherwise it stays as it is. Both sides of every
+// mapping are "Type:name" principals.
+type ACLs struct {
+	// Principals maps a source principal to its target principal exactly, for
+	// example "User:alice": "User:alice@gcp".
+	Principals map[string]string `yaml:"principals"`
+	// Rewrite rules apply, in order, to principals not in Principals.
+	Rewrite []PrincipalRewrite `yaml:"rewrite"`
+}
+
+// PrincipalRewrite renames the principals a regular expression matches.
+type PrincipalRewrite struct {
+	// Match is an anchored regular expression over the whole principal, for
+	// example "User:arn:aws:iam::.*:role/(.*)".
+	Match string `yaml:"match"`
+	// Replace is the target principal, with $1 or $name for Match's groups,
+	// for example "User:$1" (${...} is an environment variable, as everywhere
+	// in the file).
+	Replace string `yaml:"replace"`
+
+	re *regexp.Regexp
+}
+
+// MapPrincipal returns the target principal of source principal p and how it
+// was found: "table", "rewrite[i]" or "" when p stays as it is. Load compiles
+// the rules; code that builds ACLs by hand calls Compile first.
+func (a *ACLs) MapPrincipal(p string) (string, string) {
+	if t, ok := a.Principals[p]; ok {
+		return t, "table"
+	}
+	for i, r := range a.Rewrite {
+		if r.re == nil {
+			continue
+		}
+		if m := r.re.FindStringSubmatchIndex(p); m != nil {
+			return string(r.re.ExpandString(nil, r.Replace, p, m)), "rewrite[" + strconv.Itoa(i) + "]"
+		}
+	}
+	return p, ""
+}
+
+// Compile compiles the rewrite rules; Load calls it.
+func (a *ACLs) Compile() error {
+	for i := range a.Rewrite {
+		re, err := compileAnchored(a.Rewrite[i].Match)
+		if err != nil {
+			return err
+		}
+		a.Rewrite[i].re = re
+	}
+	return nil
+}
+
 // Duration is a time.Duration written as a Go duration string ("5s", "1m30s").
 type Duration struct {
 	time.Duration
@@ -279,11 +339,6 @@ type Duration struct {
 
 // GroupSyncEnabled reports whether group translation runs.
 func (g GroupSync) GroupSyncEnabled() bool { return g.Enabled == nil || *g.Enabled }
-
-// TargetTopic maps a source topic name to its target name.
-func (r Replication) TargetTopic(source string) string {
-	return r.TopicPrefix + source + r.TopicSuffix
-}
 
 // Match reports whether name is selected.
 func (s *Selection) Match(name string) bool {

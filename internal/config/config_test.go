@@ -25,6 +25,14 @@ func env(vars map[string]string) func(string) (string, bool) {
 // errors listed here, all at once, in file order.
 func TestBadFiles(t *testing.T) {
 	want := map[string]string{
+		"acls.bad.yaml": `
+8:5: acls.principals.alice: "alice" is not a principal: write Type:name, such as User:alice
+9:5: acls.principals.User:bob: maps to "bob", which is not a principal: write Type:name, such as User:alice
+11:7: acls.rewrite[0].match: bad regular expression "User:(.*": missing closing )
+14:7: acls.rewrite[1].replace: refers to group $2, but match has 1
+16:7: acls.rewrite[2].replace: refers to group "nom", which match does not name
+17:7: acls.rewrite[3].match: required: a regular expression over the whole principal
+19:7: acls.rewrite[4].replace: "$1" does not make a principal: write Type:name, such as User:$1`,
 		"aws.bad.yaml": `
 4:3: source.sasl: username, password and oauth do not apply to AWS_MSK_IAM
 7:5: source.sasl.aws.region: required for AWS_MSK_IAM
@@ -140,6 +148,9 @@ func TestGoodFile(t *testing.T) {
 		{"schemas password default", c.Schemas.Source.BasicAuth.Password.Reveal(), "fallback-pw"},
 		{"schemas deleted", c.Schemas.IncludeDeleted, true},
 		{"schemas timeout default", c.Schemas.RequestTimeout.Duration, DefaultSchemasRequestTimeout},
+		{"principal table", first(c.ACLs.MapPrincipal("User:alice")), "User:alice-gcp"},
+		{"principal rewrite", first(c.ACLs.MapPrincipal("User:arn:aws:iam::123456789012:role/orders-app")), "User:orders-app"},
+		{"principal kept", first(c.ACLs.MapPrincipal("User:carol")), "User:carol"},
 	}
 	for _, ch := range checks {
 		if fmt.Sprint(ch.got) != fmt.Sprint(ch.want) {
@@ -249,3 +260,5 @@ func TestPasswordFile(t *testing.T) {
 		t.Errorf("password %q, want from-file", pw.Reveal())
 	}
 }
+
+func first(a, _ string) string { return a }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"regexp/syntax"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -159,6 +160,7 @@ func (c *Config) validate(p *parser) {
 			p.errorAt("http.listen", "port %q is not a number between 0 and 65535", port)
 		}
 	}
+	c.ACLs.validate(p)
 	if a := c.Metrics.DogStatsD.Address; a != "" {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			p.errorAt("metrics.dogstatsd.address", "%q is not host:port", a)
@@ -323,4 +325,74 @@ func contains(list []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// principalRE is a principal as Kafka's authorizer writes it: a type, a colon
+// and a name, neither empty.
+var principalRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*:.+$`)
+
+// groupRef finds the group references of a replacement: $1, ${1}, $name, ${name}.
+var groupRef = regexp.MustCompile(`\$(\{([^}]*)\}|([A-Za-z0-9_]+))`)
+
+func (a *ACLs) validate(p *parser) {
+	for _, src := range sortedKeysOf(a.Principals) {
+		key := "acls.principals." + src
+		if !principalRE.MatchString(src) {
+			p.errorAt(key, "%q is not a principal: write Type:name, such as User:alice", src)
+		}
+		if dst := a.Principals[src]; !principalRE.MatchString(dst) {
+			p.errorAt(key, "maps to %q, which is not a principal: write Type:name, such as User:alice", dst)
+		}
+	}
+	for i, r := range a.Rewrite {
+		key := fmt.Sprintf("acls.rewrite[%d]", i)
+		if r.Match == "" {
+			p.errorAt(key+".match", "required: a regular expression over the whole principal")
+			continue
+		}
+		re, err := compileAnchored(r.Match)
+		if err != nil {
+			msg := err.Error()
+			if se, ok := err.(*syntax.Error); ok {
+				msg = string(se.Code)
+			}
+			p.errorAt(key+".match", "bad regular expression %q: %s", r.Match, msg)
+			continue
+		}
+		if r.Replace == "" {
+			p.errorAt(key+".replace", "required: the target principal, with $1 for the first group of match")
+			continue
+		}
+		names := map[string]bool{}
+		for _, n := range re.SubexpNames() {
+			if n != "" {
+				names[n] = true
+			}
+		}
+		for _, m := range groupRef.FindAllStringSubmatch(r.Replace, -1) {
+			ref := m[2] + m[3]
+			if n, err := strconv.Atoi(ref); err == nil {
+				if n > re.NumSubexp() {
+					p.errorAt(key+".replace", "refers to group $%d, but match has %d", n, re.NumSubexp())
+				}
+			} else if !names[ref] {
+				p.errorAt(key+".replace", "refers to group %q, which match does not name", ref)
+			}
+		}
+		if !strings.Contains(r.Replace, "$") && !principalRE.MatchString(r.Replace) {
+			p.errorAt(key+".replace", "%q is not a principal: write Type:name, such as User:$1", r.Replace)
+		} else if !principalRE.MatchString(groupRef.ReplaceAllString(r.Replace, "x")) {
+			p.errorAt(key+".replace", "%q does not make a principal: write Type:name, such as User:$1", r.Replace)
+		}
+	}
+	_ = a.Compile() // errors reported above
+}
+
+func sortedKeysOf(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

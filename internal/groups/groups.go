@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"sort"
 	"sync"
 	"time"
@@ -34,6 +33,7 @@ import (
 
 	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/offsetmap"
+	"github.com/kmigrate/kmigrate/internal/scope"
 )
 
 // Status of one group partition.
@@ -53,7 +53,28 @@ const (
 	// Skipped: not translated, for the reason given (target ahead, topic not
 	// migrated, commit refused, ...).
 	Skipped Status = "skipped"
+	// Stopped: the partition's map no longer belongs to the topic of that name
+	// (deleted and recreated on the source or the target); never translated.
+	Stopped Status = "stopped"
+	// Failed: the group's committed offset for the partition could not be read
+	// or written; the reason is the error.
+	Failed Status = "error"
 )
+
+// Statuses lists every status a row can have, in report order.
+func Statuses() []Status {
+	return []Status{InSync, Pending, ActiveOnTarget, BehindRetention, Skipped, Stopped, Failed}
+}
+
+// IdentityTranslator is a Translator that knows which topic ids each source
+// topic's maps belong to. The syncer compares them with the topics' current
+// ids and refuses to translate through the map of a recreated topic.
+type IdentityTranslator interface {
+	Translator
+	// TopicIDs returns the ids a source topic's maps belong to; ok is false
+	// when none are recorded.
+	TopicIDs(source string) (ids offsetmap.TopicIDs, ok bool)
+}
 
 // Translator maps source positions to target positions: the live engine or the
 // state on the target.
@@ -155,18 +176,8 @@ func NewSyncer(cfg *config.Config, log *slog.Logger, src, tgt *kgo.Client, tr Tr
 	return &Syncer{cfg: cfg, log: log, src: kadm.NewClient(src), tgt: kadm.NewClient(tgt), tgtCl: tgt, tr: tr, metrics: metrics, workers: 32}
 }
 
-// builtinExcluded are groups never translated: kmigrate's own, Kafka-internal
-// names, and the internal groups of MirrorMaker 2 and Confluent components.
-var builtinExcluded = regexp.MustCompile(`^(kmigrate[.-].*|__.*|_confluent.*|.*-mm2|mm2-.*)$`)
-
-// Selected reports whether a source group is translated.
-func (s *Syncer) Selected(group string) bool { return Selected(&s.cfg.Groups, group) }
-
-// Selected reports whether a source group is translated under the selection:
-// kmigrate's own, Kafka-internal and MirrorMaker 2's groups never are.
-func Selected(sel *config.Selection, group string) bool {
-	return !builtinExcluded.MatchString(group) && sel.Match(group)
-}
+// Selected reports whether a source group is translated (package scope's rule).
+func (s *Syncer) Selected(group string) bool { return scope.Group(&s.cfg.Groups, group) }
 
 // Last returns the report of the latest pass, nil before the first.
 func (s *Syncer) Last() *Report {
@@ -229,12 +240,19 @@ func (s *Syncer) Pass(ctx context.Context, commit bool) (*Report, error) {
 			continue
 		}
 		r.Fetched.Each(func(o kadm.OffsetResponse) {
-			if o.Err != nil || o.At < 0 {
+			if o.Err == nil && o.At < 0 {
 				return
 			}
 			tt, ok := s.tr.TargetTopic(o.Topic)
 			if !ok {
 				return // a topic outside the migration: scan reports those groups
+			}
+			if o.Err != nil {
+				// Never silently missing: --check must not pass over it.
+				rep.Rows = append(rep.Rows, Row{Group: g, Topic: o.Topic, Partition: o.Partition, TargetTopic: tt,
+					SourceCommitted: -1, Translated: -1, TargetCommitted: -1, Status: Failed,
+					Reason: fmt.Sprintf("fetch the committed offset on the source: %v", o.Err)})
+				return
 			}
 			srcTopics[o.Topic] = true
 			tgtTopics[tt] = true
@@ -266,6 +284,10 @@ func (s *Syncer) Pass(ctx context.Context, commit bool) (*Report, error) {
 		return nil, err
 	}
 	tgtOffsets := s.tgt.FetchManyOffsets(ctx, keys(groupsWithWork)...)
+	recreated, err := s.recreated(ctx, srcTopics, tgtTopics)
+	if err != nil {
+		return nil, err
+	}
 
 	commits := map[string]kadm.Offsets{}
 	rowIdx := map[string][]int{}
@@ -292,6 +314,8 @@ func (s *Syncer) Pass(ctx context.Context, commit bool) (*Report, error) {
 		}
 		t, ok := s.tr.Translate(w.off.Topic, w.off.Partition, w.off.At)
 		switch {
+		case recreated[w.off.Topic] != "":
+			row.Status, row.Reason = Stopped, recreated[w.off.Topic]
 		case !ok:
 			row.Status, row.Reason = Skipped, "partition is not being copied"
 		case t.Kind == offsetmap.Pending:
@@ -333,6 +357,46 @@ func (s *Syncer) Pass(ctx context.Context, commit bool) (*Report, error) {
 	sortRows(rep.Rows)
 	s.finish(rep, start)
 	return rep, nil
+}
+
+// recreated returns, for each source topic whose map belongs to another
+// source or target topic than the one of that name now, why it must not be
+// translated. It asks only when the translator records topic ids.
+func (s *Syncer) recreated(ctx context.Context, srcTopics, tgtTopics map[string]bool) (map[string]string, error) {
+	out := map[string]string{}
+	it, ok := s.tr.(IdentityTranslator)
+	if !ok || len(srcTopics) == 0 {
+		return out, nil
+	}
+	src, err := s.src.ListTopics(ctx, keys(srcTopics)...)
+	if err != nil {
+		return nil, fmt.Errorf("list source topics: %w", err)
+	}
+	tgt, err := s.tgt.ListTopics(ctx, keys(tgtTopics)...)
+	if err != nil {
+		return nil, fmt.Errorf("list target topics: %w", err)
+	}
+	for topic := range srcTopics {
+		ids, bound := it.TopicIDs(topic)
+		if !bound {
+			continue
+		}
+		tt, _ := s.tr.TargetTopic(topic)
+		var curSrc, curTgt offsetmap.TopicID
+		if d, ok := src[topic]; ok && d.Err == nil {
+			curSrc = offsetmap.TopicID(d.ID)
+		}
+		if d, ok := tgt[tt]; ok && d.Err == nil {
+			curTgt = offsetmap.TopicID(d.ID)
+		}
+		switch {
+		case ids.Source != (offsetmap.TopicID{}) && curSrc != ids.Source:
+			out[topic] = fmt.Sprintf("source topic %s was deleted or recreated (id %s; the offset map belongs to %s): not translated", topic, curSrc, ids.Source)
+		case ids.Target != (offsetmap.TopicID{}) && curTgt != ids.Target:
+			out[topic] = fmt.Sprintf("target topic %s was deleted or recreated (id %s; the offset map belongs to %s): not translated", tt, curTgt, ids.Target)
+		}
+	}
+	return out, nil
 }
 
 // decide applies the commit rules to a translated row. It returns "" when the
@@ -447,7 +511,10 @@ func (s *Syncer) commitClients(n int) []*kgo.Client {
 	for len(s.committers) < maxCommitters-1 {
 		cl, err := kgo.NewClient(s.tgtCl.Opts()...)
 		if err != nil {
-			break // the target client's options built a client before: not expected
+			// The target client's options built a client before, so this is not
+			// expected; the commits go over the connections there are.
+			s.log.Warn("open an extra connection to the target for group commits", "connections", 1+len(s.committers), "err", err)
+			break
 		}
 		s.committers = append(s.committers, cl)
 	}

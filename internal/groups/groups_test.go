@@ -1,13 +1,9 @@
 package groups_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -31,96 +27,20 @@ func clusters(t *testing.T) (src, tgt *kafkatest.Cluster) {
 	return src, tgt
 }
 
-// consumed is a record as kcat printed it.
-type consumed struct {
-	offset     int64
-	key, value string
-}
+// consumed is a record as a third-party consumer printed it.
+type consumed = kafkatest.Consumed
 
-// kcatGroup reads n records of topic as consumer group group with kcat, a
-// consumer that is not ours (librdkafka, read_committed), and returns them. kcat
-// commits its position when it exits.
-func kcatGroup(t *testing.T, c *kafkatest.Cluster, group, topic string, n int) []consumed {
-	t.Helper()
-	bin, err := kafkatest.Kcat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	args := []string{"-b", strings.Join(c.Bootstrap, ","), "-G", group, "-c", strconv.Itoa(n),
-		"-X", "auto.offset.reset=earliest", "-X", "isolation.level=read_committed",
-		"-f", "%o\t%k\t%s\n", "-q", topic}
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("kcat %v: %v\n%s", args, err, stderr.String())
-	}
-	var recs []consumed
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		f := strings.SplitN(sc.Text(), "\t", 3)
-		if len(f) != 3 {
-			t.Fatalf("kcat printed %q", sc.Text())
-		}
-		off, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, consumed{off, f[1], f[2]})
-	}
-	if len(recs) != n {
-		t.Fatalf("kcat read %d records of %s, want %d", len(recs), topic, n)
-	}
-	return recs
-}
-
-// javaGroup reads n records of topic as consumer group group with Apache Kafka's
-// console consumer (the Java client, read_committed, one record per poll so that
-// the position it commits on exit is right after the last record it printed).
-func javaGroup(t *testing.T, c *kafkatest.Cluster, group, topic string, n int) []consumed {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	out, err := c.RunJava(ctx, "org.apache.kafka.tools.consumer.ConsoleConsumer",
-		"--bootstrap-server", strings.Join(c.Bootstrap, ","), "--topic", topic, "--group", group,
-		"--max-messages", strconv.Itoa(n), "--isolation-level", "read_committed", "--timeout-ms", "60000",
-		"--consumer-property", "auto.offset.reset=earliest", "--consumer-property", "max.poll.records=1",
-		"--property", "print.offset=true", "--property", "print.key=true")
-	if err != nil {
-		t.Fatalf("console consumer: %v\n%s", err, out)
-	}
-	var recs []consumed
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "Offset:")
-		if !ok {
-			continue // log lines
-		}
-		f := strings.SplitN(line, "\t", 3)
-		if len(f) != 3 {
-			t.Fatalf("console consumer printed %q", sc.Text())
-		}
-		off, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, consumed{off, f[1], f[2]})
-	}
-	if len(recs) != n {
-		t.Fatalf("console consumer read %d records of %s, want %d:\n%s", len(recs), topic, n, out)
-	}
-	return recs
-}
+var (
+	kcatGroup = kafkatest.KcatGroup
+	javaGroup = kafkatest.JavaGroup
+)
 
 // nextOnSource returns the first committed record of partition 0 after offset.
 func nextOnSource(t *testing.T, src *kafkatest.Cluster, topic string, after int64) consumed {
 	t.Helper()
 	for _, r := range kafkatest.ReadAll(t, src, topic)[0] {
 		if r.Offset > after {
-			return consumed{r.Offset, string(r.Key), string(r.Value)}
+			return consumed{Offset: r.Offset, Key: string(r.Key), Value: string(r.Value)}
 		}
 	}
 	t.Fatalf("no record after offset %d in %s", after, topic)
@@ -260,7 +180,7 @@ func TestConsumerResumesAtNextRecord(t *testing.T) {
 	type tc struct {
 		topic string
 		n     int
-		read  func(*testing.T, *kafkatest.Cluster, string, string, int) []consumed
+		read  func(testing.TB, *kafkatest.Cluster, string, string, int) []consumed
 		last  consumed
 	}
 	cases := []*tc{{topic: ordinary, n: 37, read: kcatGroup}, {topic: compacted, n: 7, read: kcatGroup}, {topic: txn, n: 25, read: javaGroup}}
@@ -268,8 +188,8 @@ func TestConsumerResumesAtNextRecord(t *testing.T) {
 		got := c.read(t, src, group, c.topic, c.n)
 		c.last = got[len(got)-1]
 	}
-	if cases[0].last.offset != 50+36 {
-		t.Fatalf("kcat did not start at the log start: last offset %d", cases[0].last.offset)
+	if cases[0].last.Offset != 50+36 {
+		t.Fatalf("kcat did not start at the log start: last offset %d", cases[0].last.Offset)
 	}
 
 	m := startMigration(t, src, tgt, ordinary, ordinary, compacted, txn)
@@ -279,11 +199,11 @@ func TestConsumerResumesAtNextRecord(t *testing.T) {
 			if row.Kind != "exact" {
 				t.Errorf("translation %s, want exact", row.Kind)
 			}
-			want := nextOnSource(t, src, c.topic, c.last.offset)
+			want := nextOnSource(t, src, c.topic, c.last.Offset)
 			got := c.read(t, tgt, group, c.topic, 1)[0]
-			if got.key != want.key || got.value != want.value {
+			if got.Key != want.Key || got.Value != want.Value {
 				t.Errorf("on the target the group resumed at %q=%q (offset %d), want the record after its last source record: %q=%q (source offset %d)",
-					got.key, got.value, got.offset, want.key, want.value, want.offset)
+					got.Key, got.Value, got.Offset, want.Key, want.Value, want.Offset)
 			}
 		})
 	}
@@ -401,8 +321,8 @@ func TestBehindRetentionFlagged(t *testing.T) {
 	if row.Status != groups.BehindRetention || !strings.Contains(row.Reason, "fell behind retention") {
 		t.Errorf("row %+v", row)
 	}
-	if got := kcatGroup(t, tgt, group, topic, 1)[0]; got.value != "r50" {
-		t.Errorf("the group resumed on the target at %q, want r50 (the first record the source still had)", got.value)
+	if got := kcatGroup(t, tgt, group, topic, 1)[0]; got.Value != "r50" {
+		t.Errorf("the group resumed on the target at %q, want r50 (the first record the source still had)", got.Value)
 	}
 }
 

@@ -44,7 +44,7 @@ func (m *Metrics) observe(r *Report) {
 	m.duration.Observe(r.Duration)
 	m.errors.Add(float64(len(r.Errors)))
 	counts := r.Counts()
-	for _, s := range []Status{InSync, Pending, ActiveOnTarget, BehindRetention, Skipped} {
+	for _, s := range Statuses() {
 		m.partitions.WithLabelValues(string(s)).Set(float64(counts[s]))
 	}
 }

@@ -3,6 +3,7 @@ package groups
 import (
 	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/offsetmap"
+	"github.com/kmigrate/kmigrate/internal/scope"
 	"github.com/kmigrate/kmigrate/internal/state"
 )
 
@@ -34,10 +35,16 @@ func (t *StateTranslator) Translate(topic string, partition int32, c int64) (off
 	return s.Map.Translate(c), true
 }
 
+// TopicIDs implements IdentityTranslator.
+func (t *StateTranslator) TopicIDs(source string) (offsetmap.TopicIDs, bool) {
+	ids, ok := t.st.Topics[source]
+	return ids, ok
+}
+
 // TargetTopic implements Translator.
 func (t *StateTranslator) TargetTopic(source string) (string, bool) {
 	if !t.topics[source] {
 		return "", false
 	}
-	return t.cfg.Replication.TargetTopic(source), true
+	return scope.TargetTopic(t.cfg.Replication, source), true
 }

@@ -1,7 +1,7 @@
-// Package inventory takes a read-only snapshot of a Kafka cluster (Scan), turns a
-// source snapshot into a baseline that progress and validation are measured
-// against (NewBaseline), and compares a source with a target before a migration
-// starts (MakePlan). Nothing here writes to a cluster: the only request that could
+// Package inventory takes a read-only snapshot of a Kafka cluster (Scan) and
+// compares a source with a target before a migration starts (MakePlan). The
+// baseline that progress is measured against is not kept here: `run` takes it and
+// stores it in the state topic (package state). Nothing here writes to a cluster: the only request that could
 // change one, CreateTopics, is sent with validate_only set.
 //
 // # What is exact and what is approximate
@@ -48,8 +48,8 @@
 //
 // # Versioned JSON
 //
-// Snapshot, Baseline and Plan carry a Schema field ("kmigrate.scan/v1",
-// "kmigrate.baseline/v1", "kmigrate.plan/v1"). Fields are only ever added within a
+// Snapshot and Plan carry a Schema field ("kmigrate.scan/v1",
+// "kmigrate.plan/v1"). Fields are only ever added within a
 // version; a removed or re-typed field bumps it. The JSON field names and their
 // meaning are documented on the Go types of this package.
 package inventory

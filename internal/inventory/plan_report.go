@@ -6,6 +6,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kmigrate/kmigrate/internal/quotas"
+	"github.com/kmigrate/kmigrate/internal/units"
 )
 
 // WriteText writes the plan as a report for a terminal: the verdict and summary
@@ -47,7 +50,7 @@ func (p *Plan) write(d doc) {
 		topics += fmt.Sprintf(", %d blocked", blocked)
 	}
 	data := fmt.Sprintf("%s, %s records", size(sum.SizeBytes), records(sum.Records, sum.RecordsUpperBound))
-	rate := fmt.Sprintf("%s/s (%s)", FormatBytes(p.Rate.BytesPerSecond), p.Rate.Origin)
+	rate := fmt.Sprintf("%s/s (%s)", units.Bytes(p.Rate.BytesPerSecond), p.Rate.Origin)
 	if sum.CopySeconds >= 0 {
 		data += fmt.Sprintf("; initial copy about %s at %s", (time.Duration(sum.CopySeconds) * time.Second).String(), rate)
 	}
@@ -122,6 +125,16 @@ func (p *Plan) write(d doc) {
 		t := newTable("GROUP", "STATE", "MEMBERS", "LAG", "TOPICS", "OUTSIDE SELECTION")
 		for _, g := range p.Groups {
 			t.add(g.Name, g.State, fmt.Sprint(g.Members), num(g.Lag), dash(strings.Join(g.Topics, ", ")), dash(strings.Join(g.UnselectedTopics, ", ")))
+		}
+		d.table(t)
+	}
+
+	if len(p.ClientQuotas) > 0 {
+		d.heading("Client quotas")
+		d.line("Set on the source; `kmigrate quotas sync` copies them to the target (user names mapped).")
+		t := newTable("ENTITY", "QUOTA", "VALUE")
+		for _, q := range p.ClientQuotas {
+			t.add(q.Entity, q.Key, quotas.FormatValue(q.Value))
 		}
 		d.table(t)
 	}

@@ -321,3 +321,42 @@ func TestPlanAfterRun(t *testing.T) {
 		t.Errorf("recreated target topic: findings %v", got)
 	}
 }
+
+// TestPlanListsClientQuotas checks that the plan lists the source's client
+// quotas, which `kmigrate quotas sync` copies.
+func TestPlanListsClientQuotas(t *testing.T) {
+	t.Parallel()
+	src, tgt := singleSrc(t), singleTgt(t)
+	topic := kafkatest.UniqueName(t, "quota")
+	createTopics(t, admin(t, src), topicSpec{name: topic, partitions: 1, rf: -1})
+	client := kafkatest.UniqueName(t, "svc")
+	res, err := src.Admin(t).AlterClientQuotas(context.Background(), []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: "client-id", Name: &client}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: 1048576}},
+	}})
+	if err == nil && len(res) > 0 {
+		err = res[0].Err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := migrationConfig(t, src, tgt, []string{topic}, nil)
+	// The broker learns the quota from the metadata log: poll.
+	var p *inventory.Plan
+	kafkatest.Eventually(t, 30*time.Second, func() error {
+		p = makePlan(t, cfg, inventory.DefaultAssumedRate)
+		for _, q := range p.ClientQuotas {
+			if q.Entity == "client-id="+client && q.Key == "producer_byte_rate" && q.Value == 1048576 {
+				return nil
+			}
+		}
+		return fmt.Errorf("client-id %s not in the plan's quotas %+v", client, p.ClientQuotas)
+	})
+	var text strings.Builder
+	if err := p.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "CLIENT QUOTAS") || !strings.Contains(text.String(), "client-id="+client) {
+		t.Errorf("text plan lacks the client quota:\n%s", text.String())
+	}
+}

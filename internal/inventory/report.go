@@ -4,98 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 )
-
-// doc is a report being written, in text or Markdown: the reports describe
-// their content once and each doc lays it out.
-type doc interface {
-	title(s string)
-	heading(s string)
-	subheading(s string)
-	line(s string)
-	pairs(p [][2]string)
-	table(t *table)
-	// wide is a table whose later columns hold sentences: a terminal shows each
-	// row as a block, Markdown as a table.
-	wide(t *table)
-	err() error
-}
-
-// textDoc lays a report out for a terminal: upper-case headings, aligned
-// columns, two-space indents.
-type textDoc struct {
-	w io.Writer
-}
-
-func newTextDoc(w io.Writer) *textDoc { return &textDoc{w: &errWriter{w: w}} }
-
-func (d *textDoc) title(s string) { fmt.Fprintln(d.w, s) }
-func (d *textDoc) heading(s string) {
-	fmt.Fprintf(d.w, "\n%s\n", strings.ToUpper(s))
-}
-func (d *textDoc) subheading(s string) { fmt.Fprintf(d.w, "\n  %s\n", s) }
-func (d *textDoc) line(s string)       { fmt.Fprintf(d.w, "  %s\n", s) }
-func (d *textDoc) pairs(p [][2]string) {
-	tw := tabwriter.NewWriter(d.w, 0, 4, 2, ' ', 0)
-	for _, kv := range p {
-		fmt.Fprintf(tw, "  %s\t%s\n", kv[0], kv[1])
-	}
-	tw.Flush()
-}
-func (d *textDoc) table(t *table) { t.text(d.w, "  ") }
-func (d *textDoc) wide(t *table) {
-	for _, r := range t.rows {
-		fmt.Fprintf(d.w, "  %s  %s\n", r[0], r[1])
-		for i := 2; i < len(r); i++ {
-			switch {
-			case r[i] == "-" || r[i] == "":
-			case i == 2:
-				fmt.Fprintf(d.w, "      %s\n", r[i])
-			default:
-				fmt.Fprintf(d.w, "      %s: %s\n", strings.ToLower(t.header[i]), r[i])
-			}
-		}
-	}
-}
-func (d *textDoc) err() error { return d.w.(*errWriter).err }
-
-// mdDoc lays a report out as Markdown, fit for pasting into a change ticket.
-type mdDoc struct {
-	w io.Writer
-}
-
-func newMarkdownDoc(w io.Writer) *mdDoc { return &mdDoc{w: &errWriter{w: w}} }
-
-func (d *mdDoc) title(s string)      { fmt.Fprintf(d.w, "# %s\n\n", s) }
-func (d *mdDoc) heading(s string)    { fmt.Fprintf(d.w, "## %s\n\n", s) }
-func (d *mdDoc) subheading(s string) { fmt.Fprintf(d.w, "### %s\n\n", s) }
-func (d *mdDoc) line(s string)       { fmt.Fprintf(d.w, "%s\n\n", s) }
-func (d *mdDoc) pairs(p [][2]string) {
-	for _, kv := range p {
-		fmt.Fprintf(d.w, "- **%s**: %s\n", kv[0], kv[1])
-	}
-	fmt.Fprintln(d.w)
-}
-func (d *mdDoc) table(t *table) { t.markdown(d.w) }
-func (d *mdDoc) wide(t *table)  { t.markdown(d.w) }
-func (d *mdDoc) err() error     { return d.w.(*errWriter).err }
-
-// errWriter keeps the first write error so that report code can write freely
-// and check once.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
-}
 
 // WriteText writes the snapshot as a report for a terminal, summary first.
 func (s *Snapshot) WriteText(w io.Writer) error {
@@ -112,10 +21,21 @@ func (s *Snapshot) WriteMarkdown(w io.Writer) error {
 }
 
 func (s *Snapshot) write(d doc) {
-	sum := s.Summary
 	d.title(fmt.Sprintf("kmigrate scan of the %s cluster %s, taken %s in %s",
 		s.Role, s.ClusterID, s.TakenAt.UTC().Format("2006-01-02T15:04:05Z"), ago(s.ElapsedMillis)))
+	s.writeSummary(d)
+	s.writeHealth(d)
+	s.writeBrokers(d)
+	s.writeQuorum(d)
+	s.writeTopicDefaults(d)
+	s.writeTopics(d)
+	s.writeGroups(d)
+	s.writeACLs(d)
+}
 
+// writeSummary writes the one-screen summary: a line per kind of thing.
+func (s *Snapshot) writeSummary(d doc) {
+	sum := s.Summary
 	d.heading("Summary")
 	racks := map[string]bool{}
 	for _, b := range s.Brokers {
@@ -189,7 +109,10 @@ func (s *Snapshot) write(d doc) {
 		pairs = append(pairs, [2]string{"not visible", plural(sum.Unavailable, "item", "items") + " (see Not visible)"})
 	}
 	d.pairs(pairs)
+}
 
+// writeHealth writes the health notes and what the principal could not see.
+func (s *Snapshot) writeHealth(d doc) {
 	if len(s.Health) > 0 {
 		d.heading("Health")
 		t := newTable("SEVERITY", "CODE", "SUBJECT", "MESSAGE")
@@ -207,7 +130,10 @@ func (s *Snapshot) write(d doc) {
 		}
 		d.table(t)
 	}
+}
 
+// writeBrokers writes a row per broker.
+func (s *Snapshot) writeBrokers(d doc) {
 	d.heading("Brokers")
 	bt := newTable("ID", "ADDRESS", "RACK", "LEADERS", "REPLICAS", "SIZE", "STATE")
 	for _, b := range s.Brokers {
@@ -218,7 +144,10 @@ func (s *Snapshot) write(d doc) {
 		bt.add(fmt.Sprint(b.ID), fmt.Sprintf("%s:%d", b.Host, b.Port), dash(b.Rack), fmt.Sprint(b.Leaders), fmt.Sprint(b.Replicas), size(b.SizeBytes), st)
 	}
 	d.table(bt)
+}
 
+// writeQuorum writes the KRaft quorum, when visible.
+func (s *Snapshot) writeQuorum(d doc) {
 	if q := s.Quorum; q != nil {
 		d.heading("KRaft quorum")
 		d.line(fmt.Sprintf("active controller %d, epoch %d, metadata high watermark %s", q.LeaderID, q.LeaderEpoch, num(q.HighWatermark)))
@@ -241,7 +170,10 @@ func (s *Snapshot) write(d doc) {
 		}
 		d.table(t)
 	}
+}
 
+// writeTopicDefaults writes the broker settings that differ from Kafka's defaults.
+func (s *Snapshot) writeTopicDefaults(d doc) {
 	if len(s.TopicDefaults) > 0 {
 		d.heading("Topic defaults")
 		d.line("Broker settings, as topics see them, that differ from Kafka's built-in defaults.")
@@ -251,7 +183,10 @@ func (s *Snapshot) write(d doc) {
 		}
 		d.table(t)
 	}
+}
 
+// writeTopics writes the topic table, then each topic's overrides and partitions.
+func (s *Snapshot) writeTopics(d doc) {
 	d.heading("Topics")
 	if len(s.Topics) == 0 {
 		d.line("No topic is visible.")
@@ -288,7 +223,10 @@ func (s *Snapshot) write(d doc) {
 		}
 		d.table(t)
 	}
+}
 
+// writeGroups writes the group table, then each group's offsets.
+func (s *Snapshot) writeGroups(d doc) {
 	d.heading("Consumer groups")
 	if len(s.Groups) == 0 {
 		d.line("No consumer group is visible.")
@@ -332,7 +270,10 @@ func (s *Snapshot) write(d doc) {
 			d.table(t)
 		}
 	}
+}
 
+// writeACLs writes the ACLs, or why there are none to show.
+func (s *Snapshot) writeACLs(d doc) {
 	d.heading("ACLs")
 	switch {
 	case s.Authorizer == "off":

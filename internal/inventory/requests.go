@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/kmigrate/kmigrate/internal/acls"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -242,40 +244,10 @@ func describeQuorum(ctx context.Context, cl *kgo.Client, now int64) (*Quorum, er
 // DescribeAcls.
 var errSecurityDisabled = kerr.SecurityDisabled
 
-// describeACLs lists every ACL of the cluster.
+// describeACLs lists every ACL of the cluster (package acls owns the type and
+// the request).
 func describeACLs(ctx context.Context, cl *kgo.Client) ([]ACL, error) {
-	req := kmsg.NewPtrDescribeACLsRequest()
-	req.ResourceType = kmsg.ACLResourceTypeAny
-	req.ResourcePatternType = kmsg.ACLResourcePatternTypeAny
-	req.Operation = kmsg.ACLOperationAny
-	req.PermissionType = kmsg.ACLPermissionTypeAny
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return nil, err
-	}
-	if err := kerrWithMessage(resp.ErrorCode, resp.ErrorMessage); err != nil {
-		return nil, err
-	}
-	var out []ACL
-	for _, r := range resp.Resources {
-		for _, a := range r.ACLs {
-			out = append(out, ACL{
-				Principal:    a.Principal,
-				Host:         a.Host,
-				ResourceType: r.ResourceType.String(),
-				ResourceName: r.ResourceName,
-				PatternType:  r.ResourcePatternType.String(),
-				Operation:    a.Operation.String(),
-				Permission:   a.PermissionType.String(),
-			})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return aclKey(out[i]) < aclKey(out[j]) })
-	return out, nil
-}
-
-func aclKey(a ACL) string {
-	return a.ResourceType + "\x00" + a.ResourceName + "\x00" + a.PatternType + "\x00" + a.Principal + "\x00" + a.Host + "\x00" + a.Operation + "\x00" + a.Permission
+	return acls.Describe(ctx, cl)
 }
 
 // clusterInfo is DescribeCluster's answer.
@@ -402,4 +374,56 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// describedGroup is DescribeGroups' answer for one group, or the error that kept
+// it from answering.
+type describedGroup struct {
+	group string
+	err   error
+}
+
+// describeGroupsSettled describes groups and asks again, for up to settle, about
+// those whose answer is a retriable error: a new cluster's group coordinator
+// answers COORDINATOR_NOT_AVAILABLE or COORDINATOR_LOAD_IN_PROGRESS for seconds,
+// and that says nothing about the group.
+func describeGroupsSettled(ctx context.Context, cl *kgo.Client, groups []string, settle time.Duration) []describedGroup {
+	deadline := time.Now().Add(settle)
+	out := map[string]error{}
+	ask := groups
+	for wait := 100 * time.Millisecond; len(ask) > 0; wait = min(2*wait, time.Second) {
+		req := kmsg.NewPtrDescribeGroupsRequest()
+		req.Groups = ask
+		req.IncludeAuthorizedOperations = true
+		for _, shard := range cl.RequestSharded(ctx, req) {
+			if shard.Err != nil {
+				for _, g := range shard.Req.(*kmsg.DescribeGroupsRequest).Groups {
+					out[g] = shard.Err
+				}
+				continue
+			}
+			for _, rg := range shard.Resp.(*kmsg.DescribeGroupsResponse).Groups {
+				out[rg.Group] = kerr.ErrorForCode(rg.ErrorCode)
+			}
+		}
+		ask = nil
+		for _, g := range groups {
+			if err := out[g]; err != nil && kerr.IsRetriable(err) {
+				ask = append(ask, g)
+			}
+		}
+		if len(ask) == 0 || time.Now().Add(wait).After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			ask = nil
+		case <-time.After(wait):
+		}
+	}
+	res := make([]describedGroup, 0, len(groups))
+	for _, g := range groups {
+		res = append(res, describedGroup{group: g, err: out[g]})
+	}
+	return res
 }

@@ -6,6 +6,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kmigrate/kmigrate/internal/scope"
+	"github.com/kmigrate/kmigrate/internal/units"
 )
 
 // retentionSteps is how many moments of the copy the retention check looks at.
@@ -139,26 +142,9 @@ func (p *planner) retention(ctx context.Context) {
 		if len(ps) == len(t.PartitionList) {
 			ps = nil
 		}
-		p.add(Finding{Severity: SeverityWarning, Code: CodeRetention, Topic: topic, Target: p.cfg.Replication.TargetTopic(topic), Partitions: ps,
+		p.add(Finding{Severity: SeverityWarning, Code: CodeRetention, Topic: topic, Target: scope.TargetTopic(p.cfg.Replication, topic), Partitions: ps,
 			Message: fmt.Sprintf("retention (retention.ms=%d) may delete about %d records of %s before the copy reaches them: copying %s at %s/s takes about %s, and %s",
-				t.RetentionMillis, lost[topic], topic, FormatBytes(total), FormatBytes(p.plan.Rate.BytesPerSecond), (time.Duration(copyMillis) * time.Millisecond).Round(time.Second), when),
+				t.RetentionMillis, lost[topic], topic, units.Bytes(total), units.Bytes(p.plan.Rate.BytesPerSecond), (time.Duration(copyMillis) * time.Millisecond).Round(time.Second), when),
 			Fix: fmt.Sprintf("raise retention.ms of %s on the source for the duration of the copy, or copy faster (replication.max_bytes_per_second, more bandwidth)", topic)})
 	}
-}
-
-// FormatBytes prints a byte count with a binary unit: 0 B, 1.5 KiB, 20.0 MiB.
-func FormatBytes(n int64) string {
-	if n < 0 {
-		return "unknown"
-	}
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

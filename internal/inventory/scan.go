@@ -18,7 +18,7 @@ import (
 
 	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/kafka"
-	"github.com/kmigrate/kmigrate/internal/replicate"
+	"github.com/kmigrate/kmigrate/internal/scope"
 )
 
 // Options tune a scan.
@@ -144,7 +144,7 @@ func (s *scanner) gap(what, request string, err error) {
 
 // internalTopic reports whether a topic belongs to Kafka or to kmigrate.
 func internalTopic(m topicMeta) bool {
-	return m.internal || !replicate.Selectable(m.name)
+	return m.internal || !scope.Migratable(m.name)
 }
 
 // selectedTopic reports whether the migration picks topic name (source scans).
@@ -152,7 +152,7 @@ func (s *scanner) selectedTopic(name string) bool {
 	if s.opts.Role != kafka.Source {
 		return false
 	}
-	return replicate.Selectable(name) && (s.opts.Topics == nil || s.opts.Topics.Match(name))
+	return scope.Topic(s.opts.Topics, name)
 }
 
 // selectedGroup reports whether the migration picks group name (source scans).
@@ -160,7 +160,7 @@ func (s *scanner) selectedGroup(name string) bool {
 	if s.opts.Role != kafka.Source {
 		return false
 	}
-	return s.opts.Groups == nil || s.opts.Groups.Match(name)
+	return scope.Group(s.opts.Groups, name)
 }
 
 func (s *scanner) pickTopics(metas map[string]topicMeta) {

@@ -1,6 +1,10 @@
 package inventory
 
-import "time"
+import (
+	"time"
+
+	"github.com/kmigrate/kmigrate/internal/acls"
+)
 
 // ScanSchema is the schema version of a Snapshot's JSON form.
 const ScanSchema = "kmigrate.scan/v1"
@@ -284,16 +288,8 @@ type GroupOffset struct {
 	Lag int64 `json:"lag"`
 }
 
-// ACL is one access control entry.
-type ACL struct {
-	Principal    string `json:"principal"`
-	Host         string `json:"host"`
-	ResourceType string `json:"resource_type"`
-	ResourceName string `json:"resource_name"`
-	PatternType  string `json:"pattern_type"`
-	Operation    string `json:"operation"`
-	Permission   string `json:"permission"`
-}
+// ACL is one access control entry; package acls owns the type.
+type ACL = acls.ACL
 
 // Note is a health observation.
 type Note struct {

@@ -3,10 +3,11 @@ package inventory
 import (
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/kmigrate/kmigrate/internal/units"
 )
 
 // table is a report table, printed aligned for text and as a Markdown table.
@@ -52,20 +53,12 @@ func mdEscape(s string) string {
 	return strings.ReplaceAll(s, "\n", " ")
 }
 
-// num prints a count with thousands separators, "?" for Unknown.
+// num prints a count with units.Count, "?" for Unknown.
 func num(n int64) string {
 	if n < 0 {
 		return "?"
 	}
-	s := strconv.FormatInt(n, 10)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
+	return units.Count(n)
 }
 
 // records prints a record count, marked when it is an upper bound.
@@ -76,11 +69,12 @@ func records(n int64, upper bool) string {
 	return num(n)
 }
 
+// size prints a size with units.Bytes, "?" for Unknown.
 func size(n int64) string {
 	if n < 0 {
 		return "?"
 	}
-	return FormatBytes(n)
+	return units.Bytes(n)
 }
 
 // stamp prints a Unix millisecond timestamp in UTC, "-" for Unknown.

@@ -7,6 +7,7 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,18 @@ type Builder struct {
 	// Hooks, when set, returns hooks (metrics, for example) for the one
 	// long-lived client of role that InstrumentedClient builds.
 	Hooks func(Role) []kgo.Hook
+	// Fence, when set, fences every connection of the clients built for the
+	// target (see Fence): the writer's clients. Readers use an unfenced
+	// Builder.
+	Fence *Fence
+}
+
+// Unfenced returns a copy of b that builds clients without the fence: for
+// reads, which must go on (and fail on their own terms) after a lease lapsed.
+func (b *Builder) Unfenced() *Builder {
+	c := *b
+	c.Fence = nil
+	return &c
 }
 
 // Options returns the franz-go options that reach cluster c as role: seeds, client
@@ -55,11 +68,17 @@ func (b *Builder) Options(ctx context.Context, role Role, c config.Cluster) ([]k
 	if b.Logger != nil {
 		opts = append(opts, kgo.WithLogger(kslog.New(slog.New(quieter{b.Logger.Handler()}).With("cluster", string(role)))))
 	}
+	var tc *tls.Config
 	if c.TLS != nil {
-		tc, err := tlsConfig(c.TLS)
-		if err != nil {
+		var err error
+		if tc, err = tlsConfig(c.TLS); err != nil {
 			return nil, fmt.Errorf("%s cluster tls: %w", role, err)
 		}
+	}
+	switch {
+	case b.Fence != nil && role == Target:
+		opts = append(opts, kgo.Dialer(b.Fence.dialer(tc)))
+	case tc != nil:
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
 	if c.SASL != nil {

@@ -2,6 +2,7 @@ package offsetmap
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,11 +14,19 @@ import (
 // that a later kmigrate can read or refuse old state explicitly.
 //
 //	key:        version(1) kind(1) migration(str) topic(str) partition(int32)
-//	            [run only: srcStart(int64)]
+//	            [run, lost and baseline only: srcStart(int64)]
 //	run value:  version(1) flags(1) srcStart(int64) count(int64) tgtStart(int64)
 //	            [flagCoarsened: spanEnd(int64)]
 //	checkpoint: version(1) flags(1) srcBegin(int64) srcNext(int64) tgtNext(int64)
 //	            tgtStart(int64) [flagHash: sha256(32)] unixMilli(int64)
+//	lost value: version(1) from(int64) to(int64) detectedUnixMilli(int64)
+//	baseline:   JSON, owned by package state (key: topic "baseline", partition 0,
+//	            srcStart 0)
+//	topic ids:  version(1) sourceTopicID(16) targetTopicID(16) (key: the source
+//	            topic, partition 0)
+//
+// This file is the one owner of the layout: package state reads and writes the
+// state topic only through it.
 //
 // A nil or empty value is a tombstone; kmigrate never writes an empty value, so
 // this does not depend on the client keeping null and empty apart.
@@ -42,14 +51,28 @@ var (
 	ErrCorrupt = errors.New("corrupt")
 )
 
-// RecordKind tells run records from checkpoints in the state topic.
+// RecordKind tells the kinds of state-topic records apart.
 type RecordKind uint8
 
 // Record kinds; the values are part of the encoding.
 const (
 	KindRun        RecordKind = 1
 	KindCheckpoint RecordKind = 2
+	// KindLost is a source range deleted by retention before it was copied.
+	KindLost RecordKind = 3
+	// KindBaseline is the snapshot of the source taken at the first run.
+	KindBaseline RecordKind = 4
+	// KindTopicIDs binds a source topic's name to the topic ids, on both
+	// clusters, that the partition maps of that name belong to.
+	KindTopicIDs RecordKind = 5
 )
+
+// hasOffset reports whether keys of the kind end with an int64.
+func (k RecordKind) hasOffset() bool {
+	return k == KindRun || k == KindLost || k == KindBaseline
+}
+
+func (k RecordKind) known() bool { return k >= KindRun && k <= KindTopicIDs }
 
 // String names the kind.
 func (k RecordKind) String() string {
@@ -58,6 +81,12 @@ func (k RecordKind) String() string {
 		return "run"
 	case KindCheckpoint:
 		return "checkpoint"
+	case KindLost:
+		return "lost range"
+	case KindBaseline:
+		return "baseline"
+	case KindTopicIDs:
+		return "topic ids"
 	}
 	return fmt.Sprintf("RecordKind(%d)", uint8(k))
 }
@@ -76,13 +105,14 @@ func (tp TopicPartition) String() string { return fmt.Sprintf("%s/%d", tp.Topic,
 
 // Key is the key of a state-topic record.
 type Key struct {
-	// Kind says whether the record is a run or a checkpoint.
+	// Kind says what the record holds.
 	Kind RecordKind
 	// Migration names the migration, so that several can share the topic.
 	Migration string
 	// TopicPartition is the source partition the record describes.
 	TopicPartition
-	// SrcStart is the run's first source offset; zero for a checkpoint.
+	// SrcStart is the first source offset of a run or a lost range; zero for
+	// the other kinds.
 	SrcStart int64
 }
 
@@ -96,17 +126,37 @@ func CheckpointKey(migration string, tp TopicPartition) Key {
 	return Key{Kind: KindCheckpoint, Migration: migration, TopicPartition: tp}
 }
 
+// LostKey returns the key of the lost range starting at source offset from.
+func LostKey(migration string, tp TopicPartition, from int64) Key {
+	return Key{Kind: KindLost, Migration: migration, TopicPartition: tp, SrcStart: from}
+}
+
+// BaselineKey returns the key of a migration's baseline.
+func BaselineKey(migration string) Key {
+	return Key{Kind: KindBaseline, Migration: migration, TopicPartition: TopicPartition{Topic: "baseline"}}
+}
+
+// TopicIDsKey returns the key of a source topic's identity record.
+func TopicIDsKey(migration, topic string) Key {
+	return Key{Kind: KindTopicIDs, Migration: migration, TopicPartition: TopicPartition{Topic: topic}}
+}
+
 // String formats the key for errors and logs.
 func (k Key) String() string {
-	if k.Kind == KindRun {
-		return fmt.Sprintf("run of %v at source offset %d in migration %s", k.TopicPartition, k.SrcStart, k.Migration)
+	switch k.Kind {
+	case KindRun, KindLost:
+		return fmt.Sprintf("%v of %v at source offset %d in migration %s", k.Kind, k.TopicPartition, k.SrcStart, k.Migration)
+	case KindTopicIDs:
+		return fmt.Sprintf("topic ids of %s in migration %s", k.Topic, k.Migration)
+	case KindBaseline:
+		return fmt.Sprintf("baseline of migration %s", k.Migration)
 	}
 	return fmt.Sprintf("%v of %v in migration %s", k.Kind, k.TopicPartition, k.Migration)
 }
 
 func (k Key) validate() error {
 	switch {
-	case k.Kind != KindRun && k.Kind != KindCheckpoint:
+	case !k.Kind.known():
 		return fmt.Errorf("%w %d", ErrKind, uint8(k.Kind))
 	case k.Migration == "":
 		return fmt.Errorf("%w: migration name is empty", ErrCorrupt)
@@ -118,10 +168,12 @@ func (k Key) validate() error {
 		return fmt.Errorf("%w: topic name is %d bytes, over %d", ErrCorrupt, len(k.Topic), math.MaxUint16)
 	case k.Partition < 0:
 		return fmt.Errorf("%w: partition %d is negative", ErrCorrupt, k.Partition)
-	case k.Kind == KindRun && (k.SrcStart < 0 || k.SrcStart >= MaxOffset):
-		return fmt.Errorf("%w: run source start %d is out of range", ErrCorrupt, k.SrcStart)
-	case k.Kind == KindCheckpoint && k.SrcStart != 0:
-		return fmt.Errorf("%w: checkpoint key has source start %d", ErrCorrupt, k.SrcStart)
+	case (k.Kind == KindRun || k.Kind == KindLost) && (k.SrcStart < 0 || k.SrcStart >= MaxOffset):
+		return fmt.Errorf("%w: %v source start %d is out of range", ErrCorrupt, k.Kind, k.SrcStart)
+	case k.Kind != KindRun && k.Kind != KindLost && k.SrcStart != 0:
+		return fmt.Errorf("%w: %v key has source start %d", ErrCorrupt, k.Kind, k.SrcStart)
+	case (k.Kind == KindBaseline || k.Kind == KindTopicIDs) && k.Partition != 0:
+		return fmt.Errorf("%w: %v key has partition %d", ErrCorrupt, k.Kind, k.Partition)
 	}
 	return nil
 }
@@ -137,7 +189,7 @@ func (k Key) AppendBinary(b []byte) ([]byte, error) {
 	b = binary.BigEndian.AppendUint16(b, uint16(len(k.Topic)))
 	b = append(b, k.Topic...)
 	b = binary.BigEndian.AppendUint32(b, uint32(k.Partition))
-	if k.Kind == KindRun {
+	if k.Kind.hasOffset() {
 		b = binary.BigEndian.AppendUint64(b, uint64(k.SrcStart))
 	}
 	return b, nil
@@ -231,6 +283,65 @@ func (c Checkpoint) AppendBinary(b []byte) ([]byte, error) {
 // MarshalBinary encodes the checkpoint as a state-topic value.
 func (c Checkpoint) MarshalBinary() ([]byte, error) { return c.AppendBinary(nil) }
 
+// LostRange is a source range deleted by retention before it was copied:
+// offsets [From, To) (an upper bound of records where the source had gaps).
+type LostRange struct {
+	From          int64 `json:"from"`
+	To            int64 `json:"to"`
+	DetectedMilli int64 `json:"detected_unix_ms"`
+}
+
+func (lr LostRange) validate() error {
+	if lr.From < 0 || lr.To <= lr.From || lr.To > MaxOffset {
+		return fmt.Errorf("[%d,%d) is not a range of offsets", lr.From, lr.To)
+	}
+	return nil
+}
+
+// AppendBinary appends the encoded lost range value to b.
+func (lr LostRange) AppendBinary(b []byte) ([]byte, error) {
+	if err := lr.validate(); err != nil {
+		return b, fmt.Errorf("encode lost range value: %w: %w", ErrCorrupt, err)
+	}
+	b = append(b, FormatVersion)
+	for _, v := range [...]int64{lr.From, lr.To, lr.DetectedMilli} {
+		b = binary.BigEndian.AppendUint64(b, uint64(v))
+	}
+	return b, nil
+}
+
+// MarshalBinary encodes the lost range as a state-topic value.
+func (lr LostRange) MarshalBinary() ([]byte, error) { return lr.AppendBinary(nil) }
+
+// TopicID is a Kafka topic id (a UUID); the zero value means unknown.
+type TopicID [16]byte
+
+// String formats the id as Kafka's tools print it (base64 URL encoding).
+func (id TopicID) String() string {
+	if id == (TopicID{}) {
+		return "unknown"
+	}
+	return base64.RawURLEncoding.EncodeToString(id[:])
+}
+
+// TopicIDs binds a source topic name to the ids of the source and target
+// topics its partition maps describe. A topic deleted and recreated under the
+// same name gets a new id, and its old maps must not translate its records.
+type TopicIDs struct {
+	Source TopicID
+	Target TopicID
+}
+
+// AppendBinary appends the encoded topic ids value to b.
+func (t TopicIDs) AppendBinary(b []byte) ([]byte, error) {
+	b = append(b, FormatVersion)
+	b = append(b, t.Source[:]...)
+	return append(b, t.Target[:]...), nil
+}
+
+// MarshalBinary encodes the topic ids as a state-topic value.
+func (t TopicIDs) MarshalBinary() ([]byte, error) { return t.AppendBinary(nil) }
+
 // Record is a decoded state-topic record.
 type Record struct {
 	Key Key
@@ -238,6 +349,12 @@ type Record struct {
 	Run Run
 	// Checkpoint is the value of a checkpoint record, unless Tombstone.
 	Checkpoint Checkpoint
+	// Lost is the value of a lost range record, unless Tombstone.
+	Lost LostRange
+	// TopicIDs is the value of a topic ids record, unless Tombstone.
+	TopicIDs TopicIDs
+	// Raw is the value of a baseline record (JSON, decoded by package state).
+	Raw []byte
 	// Tombstone marks a nil value: the key was deleted.
 	Tombstone bool
 }
@@ -269,6 +386,19 @@ func Decode(key, value []byte) (Record, error) {
 		if rec.Checkpoint, err = decodeCheckpoint(value); err != nil {
 			return Record{}, fmt.Errorf("decode value of %v: %w", k, err)
 		}
+	case KindLost:
+		if rec.Lost, err = decodeLost(value); err != nil {
+			return Record{}, fmt.Errorf("decode value of %v: %w", k, err)
+		}
+		if rec.Lost.From != k.SrcStart {
+			return Record{}, fmt.Errorf("decode value of %v: %w: value start %d differs from key", k, ErrCorrupt, rec.Lost.From)
+		}
+	case KindTopicIDs:
+		if rec.TopicIDs, err = decodeTopicIDs(value); err != nil {
+			return Record{}, fmt.Errorf("decode value of %v: %w", k, err)
+		}
+	case KindBaseline:
+		rec.Raw = value
 	}
 	return rec, nil
 }
@@ -280,13 +410,13 @@ func DecodeKey(key []byte) (Key, error) {
 	var k Key
 	d.version("key")
 	k.Kind = RecordKind(d.u8("kind"))
-	if d.err == nil && k.Kind != KindRun && k.Kind != KindCheckpoint {
+	if d.err == nil && !k.Kind.known() {
 		d.err = fmt.Errorf("%w %d", ErrKind, uint8(k.Kind))
 	}
 	k.Migration = d.str("migration")
 	k.Topic = d.str("topic")
 	k.Partition = int32(d.u32("partition"))
-	if k.Kind == KindRun {
+	if k.Kind.hasOffset() {
 		k.SrcStart = d.i64("source start")
 	}
 	d.end()
@@ -349,6 +479,32 @@ func decodeCheckpoint(b []byte) (Checkpoint, error) {
 		}
 	}
 	return c, d.err
+}
+
+func decodeLost(b []byte) (LostRange, error) {
+	d := decoder{b: b}
+	var lr LostRange
+	d.version("lost range value")
+	lr.From = d.i64("from")
+	lr.To = d.i64("to")
+	lr.DetectedMilli = d.i64("detected")
+	d.end()
+	if d.err == nil {
+		if err := lr.validate(); err != nil {
+			d.err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+	}
+	return lr, d.err
+}
+
+func decodeTopicIDs(b []byte) (TopicIDs, error) {
+	d := decoder{b: b}
+	var t TopicIDs
+	d.version("topic ids value")
+	copy(t.Source[:], d.take("source topic id", 16))
+	copy(t.Target[:], d.take("target topic id", 16))
+	d.end()
+	return t, d.err
 }
 
 // decoder reads fields in order and keeps the first error, so decoding code

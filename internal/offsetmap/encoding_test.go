@@ -3,9 +3,11 @@ package offsetmap
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -33,6 +35,10 @@ func TestRoundTrip(t *testing.T) {
 		{"checkpoint", Record{Key: CheckpointKey("m1", tpOrders), Checkpoint: Checkpoint{SrcBegin: 100, SrcNext: 200, TgtStart: 0, TgtNext: 90, UnixMilli: 1_700_000_000_000}}},
 		{"checkpoint with hash", Record{Key: CheckpointKey("m1", tpOrders), Checkpoint: Checkpoint{SrcBegin: 100, SrcNext: 200, TgtStart: 0, TgtNext: 90, Hash: hash, HasHash: true, UnixMilli: 1}}},
 		{"checkpoint tombstone", Record{Key: CheckpointKey("m1", tpOrders), Tombstone: true}},
+		{"lost range", Record{Key: LostKey("m1", tpOrders, 40), Lost: LostRange{From: 40, To: 90, DetectedMilli: 1_700_000_000_000}}},
+		{"lost range tombstone", Record{Key: LostKey("m1", tpOrders, 40), Tombstone: true}},
+		{"baseline", Record{Key: BaselineKey("m1"), Raw: []byte(`{"taken_unix_ms":1}`)}},
+		{"topic ids", Record{Key: TopicIDsKey("m1", "orders"), TopicIDs: TopicIDs{Source: TopicID{1, 2, 3}, Target: TopicID{15: 9}}}},
 		{"long names", Record{Key: RunKey(strings.Repeat("m", math.MaxUint16), TopicPartition{strings.Repeat("t", 249), math.MaxInt32}, 0), Run: Run{Count: 1}}},
 	}
 	for _, tt := range tests {
@@ -43,6 +49,12 @@ func TestRoundTrip(t *testing.T) {
 			case tt.rec.Tombstone:
 			case tt.rec.Key.Kind == KindRun:
 				value = mustMarshal(t, tt.rec.Run)
+			case tt.rec.Key.Kind == KindLost:
+				value = mustMarshal(t, tt.rec.Lost)
+			case tt.rec.Key.Kind == KindTopicIDs:
+				value = mustMarshal(t, tt.rec.TopicIDs)
+			case tt.rec.Key.Kind == KindBaseline:
+				value = tt.rec.Raw
 			default:
 				value = mustMarshal(t, tt.rec.Checkpoint)
 			}
@@ -50,7 +62,7 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tt.rec {
+			if !reflect.DeepEqual(got, tt.rec) {
 				t.Fatalf("Decode = %+v; want %+v", got, tt.rec)
 			}
 			k, err := DecodeKey(key)
@@ -71,6 +83,13 @@ func TestEncodingIsStable(t *testing.T) {
 	}{
 		{"run key", RunKey("m", TopicPartition{"t", 2}, 258), "0101" + "00016d" + "000174" + "00000002" + "0000000000000102"},
 		{"checkpoint key", CheckpointKey("m", TopicPartition{"t", 2}), "0102" + "00016d" + "000174" + "00000002"},
+		// Lost range and baseline keys keep the layout state topics written
+		// before this package owned them already have.
+		{"lost key", LostKey("m", TopicPartition{"t", 2}, 258), "0103" + "00016d" + "000174" + "00000002" + "0000000000000102"},
+		{"baseline key", BaselineKey("m"), "0104" + "00016d" + "0008" + hex.EncodeToString([]byte("baseline")) + "00000000" + "0000000000000000"},
+		{"topic ids key", TopicIDsKey("m", "t"), "0105" + "00016d" + "000174" + "00000000"},
+		{"lost", LostRange{From: 1, To: 5, DetectedMilli: 6}, "01" + "0000000000000001" + "0000000000000005" + "0000000000000006"},
+		{"topic ids", TopicIDs{Source: TopicID{15: 1}, Target: TopicID{15: 2}}, "01" + strings.Repeat("00", 15) + "01" + strings.Repeat("00", 15) + "02"},
 		{"run", Run{SrcStart: 1, Count: 2, TgtStart: 3}, "0100" + "0000000000000001" + "0000000000000002" + "0000000000000003"},
 		{"segment", Run{SrcStart: 1, Count: 2, TgtStart: 3, Coarsened: true, SpanEnd: 9}, "0101" + "0000000000000001" + "0000000000000002" + "0000000000000003" + "0000000000000009"},
 		{"checkpoint", Checkpoint{SrcBegin: 1, SrcNext: 5, TgtStart: 2, TgtNext: 4, UnixMilli: 6},
@@ -104,6 +123,11 @@ func TestDecodeErrors(t *testing.T) {
 		{"empty key", nil, run, ErrTruncated, "decode key: truncated: key version needs 1 bytes at byte 0, 0 left"},
 		{"key version", set(key, 0, 2), run, ErrVersion, "decode key: unsupported format version 2 in key (want 1)"},
 		{"key kind", set(key, 1, 9), run, ErrKind, "decode key: unknown record kind 9"},
+		{"lost value truncated", set(key, 1, byte(KindLost)), []byte{1, 0}, ErrTruncated, "truncated: from needs 8 bytes"},
+		{"lost value empty range", set(key, 1, byte(KindLost)), mustMarshalLost(1, 1), ErrCorrupt, "[1,1) is not a range"},
+		{"lost value disagrees with key", set(key, 1, byte(KindLost)), mustMarshalLost(0, 3), ErrCorrupt, "value start 0 differs from key"},
+		{"baseline key with partition", baselineKeyWithPartition(1), nil, ErrCorrupt, "baseline key has partition"},
+		{"topic ids value short", mustMarshal(t, TopicIDsKey("m", "t")), []byte{1, 2}, ErrTruncated, "source topic id needs 16 bytes"},
 		{"key kind zero", set(key, 1, 0), run, ErrKind, "decode key: unknown record kind 0"},
 		{"key truncated in topic", key[:6], run, ErrTruncated, "decode key: truncated: topic length needs 2 bytes at byte 5, 1 left"},
 		{"key truncated in offset", key[:len(key)-1], run, ErrTruncated, "decode key: truncated: source start needs 8 bytes at byte 12, 7 left"},
@@ -168,4 +192,23 @@ func TestEncodeErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustMarshalLost(from, to int64) []byte {
+	// Built by hand: AppendBinary refuses an impossible range.
+	b := []byte{FormatVersion}
+	for _, v := range []int64{from, to, 0} {
+		b = binary.BigEndian.AppendUint64(b, uint64(v))
+	}
+	return b
+}
+
+// baselineKeyWithPartition encodes a baseline key whose partition is p.
+func baselineKeyWithPartition(p byte) []byte {
+	b, err := BaselineKey("m").MarshalBinary()
+	if err != nil {
+		panic(err)
+	}
+	b[len(b)-9] = p // the partition's low byte, before the trailing int64
+	return b
 }

@@ -198,7 +198,7 @@ func (l *Loader) Add(key, value []byte) error {
 
 // AddRecord applies one decoded record.
 func (l *Loader) AddRecord(rec Record) {
-	if rec.Key.Migration != l.migration {
+	if rec.Key.Migration != l.migration || (rec.Key.Kind != KindRun && rec.Key.Kind != KindCheckpoint) {
 		return
 	}
 	st := l.parts[rec.Key.TopicPartition]

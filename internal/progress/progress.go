@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kmigrate/kmigrate/internal/units"
 )
 
 // Defaults of Options.
@@ -250,15 +252,15 @@ func (b *Bar) attrsLocked() []any {
 func (b *Bar) drawLocked() {
 	var right strings.Builder
 	if b.total > 0 {
-		fmt.Fprintf(&right, " %5.1f%%  %s/%s", min(100, 100*float64(b.done)/float64(b.total)), Count(b.done), Count(b.total))
+		fmt.Fprintf(&right, " %5.1f%%  %s/%s", min(100, 100*float64(b.done)/float64(b.total)), units.Count(b.done), units.Count(b.total))
 	} else {
-		fmt.Fprintf(&right, "  %s", Count(b.done))
+		fmt.Fprintf(&right, "  %s", units.Count(b.done))
 	}
 	if b.o.Unit != "" {
 		right.WriteString(" " + b.o.Unit)
 	}
 	if rate, ok := b.rateLocked(); ok {
-		fmt.Fprintf(&right, "  %s/s", Count(int64(rate)))
+		fmt.Fprintf(&right, "  %s/s", units.Count(int64(rate)))
 	}
 	if eta, ok := b.etaLocked(); ok && b.done < b.total {
 		fmt.Fprintf(&right, "  ETA %s", eta.Round(time.Second))
@@ -273,24 +275,4 @@ func (b *Bar) drawLocked() {
 	}
 	fmt.Fprint(b.out, "\r\x1b[K"+line+right.String())
 	b.drawn = true
-}
-
-// Count formats n with thousands separators: 1234567 → "1,234,567".
-func Count(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	if neg {
-		s = s[1:]
-	}
-	var out strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out.WriteByte(',')
-		}
-		out.WriteRune(c)
-	}
-	if neg {
-		return "-" + out.String()
-	}
-	return out.String()
 }

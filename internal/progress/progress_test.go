@@ -118,11 +118,3 @@ func TestIsTerminal(t *testing.T) {
 		t.Error("a buffer is not a terminal")
 	}
 }
-
-func TestCount(t *testing.T) {
-	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -12345: "-12,345"} {
-		if got := Count(n); got != want {
-			t.Errorf("Count(%d) = %q, want %q", n, got, want)
-		}
-	}
-}

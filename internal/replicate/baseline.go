@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kmigrate/kmigrate/internal/scope"
 	"github.com/kmigrate/kmigrate/internal/state"
 )
 
@@ -18,7 +19,7 @@ func (e *Engine) writeBaseline(ctx context.Context, st *state.State) error {
 	if st.Baseline != nil {
 		return nil
 	}
-	topics, err := SourceTopics(ctx, e.srcAdm, &e.cfg.Topics)
+	topics, err := scope.SourceTopics(ctx, e.srcAdm, &e.cfg.Topics)
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ import (
 	"github.com/kmigrate/kmigrate/internal/kafka"
 	"github.com/kmigrate/kmigrate/internal/offsetmap"
 	"github.com/kmigrate/kmigrate/internal/recordhash"
+	"github.com/kmigrate/kmigrate/internal/scope"
 	"github.com/kmigrate/kmigrate/internal/state"
 )
 
@@ -65,11 +66,18 @@ type Engine struct {
 	metrics *Metrics
 	now     func() time.Time
 
-	src      *kgo.Client // consumes, and answers admin requests
-	srcAdm   *kadm.Client
-	tgt      *kgo.Client // produces records
-	tgtAdm   *kadm.Client
-	store    *state.Store
+	src    *kgo.Client // consumes, and answers admin requests
+	srcAdm *kadm.Client
+	tgt    *kgo.Client // produces records, fenced
+	// tgtRead is unfenced, for the few reads that must work after the lease lapsed.
+	tgtRead *kgo.Client
+	tgtAdm  *kadm.Client
+	store   *state.Store
+	// lockCtx ends when the writer lock is lost; records are produced under it.
+	lockCtx context.Context
+	// fence stops every write to the target once this process's writer lease
+	// lapses; the writer lock extends it.
+	fence    *kafka.Fence
 	limiter  *rate.Limiter
 	opts     Options
 	started  time.Time
@@ -80,9 +88,14 @@ type Engine struct {
 
 	mu    sync.RWMutex
 	parts map[TP]*partition
-	specs map[string]TopicSpec // by source topic
+	specs map[string]scope.TopicSpec // by source topic
 	// deleted lists source topics that disappeared while being copied.
 	deleted map[string]bool
+	// bindings are the topic ids each source topic's maps belong to (from the
+	// state, then as topics start); broken lists topics stopped because their
+	// identity changed.
+	bindings map[string]state.TopicIDs
+	broken   map[string]bool
 	// anyFailed is raised when a partition fails, for the poll loop to report
 	// it and stop fetching it.
 	anyFailed atomic.Bool
@@ -98,8 +111,9 @@ func New(cfg *config.Config, log *slog.Logger, builder *kafka.Builder, metrics *
 	}
 	e := &Engine{
 		cfg: cfg, log: log, builder: builder, metrics: metrics, now: time.Now,
-		parts: map[TP]*partition{}, specs: map[string]TopicSpec{}, deleted: map[string]bool{},
-		hasher: recordhash.New(), initDone: make(chan struct{}),
+		parts: map[TP]*partition{}, specs: map[string]scope.TopicSpec{}, deleted: map[string]bool{},
+		bindings: map[string]state.TopicIDs{}, broken: map[string]bool{},
+		hasher: recordhash.New(), initDone: make(chan struct{}), fence: kafka.NewFence(),
 	}
 	if n := cfg.Replication.MaxBytesPerSecond; n > 0 {
 		// A burst of a tenth of a second keeps the rate smooth from the start.
@@ -115,23 +129,31 @@ func New(cfg *config.Config, log *slog.Logger, builder *kafka.Builder, metrics *
 func (e *Engine) Run(ctx context.Context, opts Options) error {
 	e.opts = opts
 	e.started = e.now()
-	if err := e.connect(ctx); err != nil {
+	defer e.close()
+	if err := e.connectSource(ctx); err != nil {
 		return err
 	}
-	defer e.close()
-
 	// One writer per migration: wait for a crashed predecessor's membership to
-	// expire, refuse if another process is alive.
-	lock, err := acquireLock(ctx, e.src, WriterGroup(e.cfg.Migration), lockSession+2*time.Second)
+	// expire, refuse if another process is alive. The lock's lease opens the
+	// fence of the target clients built below.
+	lock, err := acquireLock(ctx, e.src, e.log, e.fence, WriterGroup(e.cfg.Migration), lockSession+2*time.Second)
 	if err != nil {
 		return err
 	}
-	defer lock.release()
+	clean := false
+	defer func() { lock.release(clean) }()
 	ctx, stopCopy := context.WithCancelCause(ctx)
+	// Records are produced under lockCtx, which ends only when the lock is
+	// lost: then every record not yet sent fails at once instead of waiting,
+	// fenced, for a buffer that never drains.
+	var lockLost context.CancelCauseFunc
+	e.lockCtx, lockLost = context.WithCancelCause(context.Background())
+	defer lockLost(nil)
 	var keeper sync.WaitGroup
 	keeper.Go(func() {
 		if err := lock.keep(ctx); err != nil {
 			e.event("error", "", "%v: stopping at once", err)
+			lockLost(err)
 			stopCopy(err)
 		}
 	})
@@ -140,11 +162,27 @@ func (e *Engine) Run(ctx context.Context, opts Options) error {
 		keeper.Wait()
 	}()
 
+	if err := e.connectTarget(ctx); err != nil {
+		return err
+	}
+	if err := lock.claim(ctx, e.cfg.Migration, e.store.Topic(), e.tgt, e.tgtRead); err != nil {
+		return err
+	}
+	// A predecessor that did not stop cleanly may have requests in flight:
+	// read nothing of the target before they landed or died.
+	if err := lock.waitGrace(ctx); err != nil {
+		return err
+	}
 	st, err := e.store.Load(ctx)
 	if err != nil {
 		return err
 	}
 	e.log.Info("loaded state", "topic", e.store.Topic(), "partitions", len(st.Partitions))
+	e.mu.Lock()
+	for name, ids := range st.Topics {
+		e.bindings[name] = ids
+	}
+	e.mu.Unlock()
 	if err := e.writeBaseline(ctx, st); err != nil {
 		// Status falls back to the current source end offsets; the next
 		// start tries again.
@@ -161,6 +199,7 @@ func (e *Engine) Run(ctx context.Context, opts Options) error {
 	wg.Go(func() { e.checkpointLoop(runCtx) })
 	wg.Go(func() { e.discoveryLoop(runCtx, st) })
 	wg.Go(func() { e.idleLoop(runCtx) })
+	wg.Go(func() { e.foreignLoop(runCtx) })
 
 	err = e.copyLoop(runCtx)
 	cancel()
@@ -169,17 +208,19 @@ func (e *Engine) Run(ctx context.Context, opts Options) error {
 		// Another process may be writing now: no flush, no checkpoint.
 		return cause
 	}
-	if ferr := e.shutdown(); ferr != nil && err == nil {
+	flushed, ferr := e.shutdown()
+	if ferr != nil && err == nil {
 		err = ferr
 	}
+	clean = flushed && ferr == nil
 	if err == nil && opts.UntilCaughtUp {
 		err = e.failures()
 	}
 	return err
 }
 
-// connect builds the clients and makes sure the state topic exists.
-func (e *Engine) connect(ctx context.Context) error {
+// connectSource builds the source client.
+func (e *Engine) connectSource(ctx context.Context) error {
 	r := e.cfg.Replication
 	var err error
 	e.src, err = e.builder.InstrumentedClient(ctx, kafka.Source, e.cfg.Source,
@@ -195,10 +236,17 @@ func (e *Engine) connect(ctx context.Context) error {
 		return err
 	}
 	e.srcAdm = kadm.NewClient(e.src)
-	if err := kafka.Ping(ctx, kafka.Source, e.cfg.Source, e.src); err != nil {
-		return err
-	}
-	e.tgt, err = e.builder.InstrumentedClient(ctx, kafka.Target, e.cfg.Target,
+	return kafka.Ping(ctx, kafka.Source, e.cfg.Source, e.src)
+}
+
+// connectTarget builds the target writer, fenced by the writer lock's lease,
+// and makes sure the state topic exists.
+func (e *Engine) connectTarget(ctx context.Context) error {
+	r := e.cfg.Replication
+	fenced := *e.builder
+	fenced.Fence = e.fence
+	var err error
+	e.tgt, err = fenced.InstrumentedClient(ctx, kafka.Target, e.cfg.Target,
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(codec(r.Compression)),
@@ -206,12 +254,20 @@ func (e *Engine) connect(ctx context.Context) error {
 		kgo.ProducerBatchMaxBytes(r.BatchMaxBytes),
 		kgo.MaxBufferedBytes(bufferedBytes(r)),
 		kgo.MaxBufferedRecords(1<<20),
+		// Records are only ever cancelled when the writer lock is lost (their
+		// context is the lock's), and a process that lost the lock produces
+		// nothing again: cancelling a batch in flight cannot turn into a
+		// duplicate here, and without this a fenced batch would wait forever.
+		kgo.AllowIdempotentProduceCancellation(),
 	)
 	if err != nil {
 		return err
 	}
 	e.tgtAdm = kadm.NewClient(e.tgt)
 	if err := kafka.Ping(ctx, kafka.Target, e.cfg.Target, e.tgt); err != nil {
+		return err
+	}
+	if e.tgtRead, err = e.builder.Client(ctx, kafka.Target, e.cfg.Target); err != nil {
 		return err
 	}
 	e.store = state.NewStore(e.tgt, e.cfg.Migration, func(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) {
@@ -226,6 +282,9 @@ func (e *Engine) close() {
 	}
 	if e.tgt != nil {
 		e.tgt.Close()
+	}
+	if e.tgtRead != nil {
+		e.tgtRead.Close()
 	}
 }
 
@@ -269,7 +328,7 @@ func (e *Engine) event(level, topic, format string, args ...any) {
 // starts copying every partition not copied yet. It runs at start and every
 // discovery interval.
 func (e *Engine) discover(ctx context.Context, st *state.State) error {
-	topics, err := SourceTopics(ctx, e.srcAdm, &e.cfg.Topics)
+	topics, err := scope.SourceTopics(ctx, e.srcAdm, &e.cfg.Topics)
 	if err != nil {
 		return err
 	}
@@ -277,11 +336,16 @@ func (e *Engine) discover(ctx context.Context, st *state.State) error {
 	if err != nil {
 		return fmt.Errorf("list target brokers: %w", err)
 	}
-	specs, err := PlanTopics(ctx, e.srcAdm, topics, e.cfg, len(brokers))
+	specs, err := scope.Specs(ctx, e.srcAdm, topics, e.cfg, len(brokers))
 	if err != nil {
 		return err
 	}
 	e.noteDeletedTopics(topics)
+	// A topic recreated on either side stops before anything is created or
+	// written for it; a bound topic whose target was deleted is not recreated.
+	if specs, err = e.checkIdentity(ctx, topics, specs); err != nil {
+		return err
+	}
 	actions, err := EnsureTopics(ctx, e.tgtAdm, specs)
 	if err != nil {
 		return err
@@ -296,7 +360,7 @@ func (e *Engine) discover(ctx context.Context, st *state.State) error {
 			e.event("info", a.Topic, "target topic %s %s (%s)", a.Topic, a.Action, a.Detail)
 		}
 	}
-	var start []TopicSpec
+	var start []scope.TopicSpec
 	e.mu.Lock()
 	for _, s := range specs {
 		if failed[s.Target] {
@@ -311,6 +375,9 @@ func (e *Engine) discover(ctx context.Context, st *state.State) error {
 	e.mu.Unlock()
 	if len(start) == 0 {
 		return nil
+	}
+	if err := e.bind(ctx, topics, start); err != nil {
+		return err
 	}
 	return e.startPartitions(ctx, st, start)
 }
@@ -335,7 +402,7 @@ func (e *Engine) noteDeletedTopics(present kadm.TopicDetails) {
 }
 
 // startPartitions resumes or starts every partition of specs not yet running.
-func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []TopicSpec) error {
+func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []scope.TopicSpec) error {
 	var names []string
 	for _, s := range specs {
 		names = append(names, s.Source)
@@ -427,6 +494,9 @@ func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []T
 				}
 			}
 			part.metrics, part.anyFailed = e.metrics, &e.anyFailed
+			e.mu.RLock()
+			part.srcTopicID = e.bindings[s.Source].Source
+			e.mu.RUnlock()
 			if part.Err() != nil && !part.reported {
 				e.anyFailed.Store(true) // failed while resuming
 			}
@@ -532,18 +602,34 @@ func (e *Engine) copyLoop(ctx context.Context) error {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 				return
 			}
+			var dl *kgo.ErrDataLoss
+			if errors.As(err, &dl) {
+				e.sourceTruncated(dl)
+				return
+			}
 			e.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
 			e.metrics.countError("fetch")
 		})
-		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if fp.Err != nil && len(fp.Records) == 0 {
-				return
-			}
-			e.mu.RLock()
-			p := e.parts[TP{Topic: fp.Topic, Partition: fp.Partition}]
-			e.mu.RUnlock()
-			if p != nil {
-				e.copyPartition(ctx, p, fp.FetchPartition)
+		fetches.EachTopic(func(ft kgo.FetchTopic) {
+			for _, fp := range ft.Partitions {
+				if fp.Err != nil && len(fp.Records) == 0 {
+					continue
+				}
+				e.mu.RLock()
+				p := e.parts[TP{Topic: ft.Topic, Partition: fp.Partition}]
+				spec := e.specs[ft.Topic]
+				e.mu.RUnlock()
+				if p == nil {
+					continue
+				}
+				// Records of a topic recreated under the same name must
+				// never follow the old topic's on the target.
+				if id := offsetmap.TopicID(ft.TopicID); id != (offsetmap.TopicID{}) && p.srcTopicID != (offsetmap.TopicID{}) && id != p.srcTopicID {
+					e.src.RemoveConsumePartitions(map[string][]int32{ft.Topic: nil})
+					e.stopTopic(spec, identityError("source", ft.Topic, p.srcTopicID, id, ft.Topic))
+					continue
+				}
+				e.copyPartition(ctx, p, fp)
 			}
 		})
 		if e.anyFailed.Swap(false) {
@@ -607,6 +693,7 @@ func (e *Engine) copyPartition(ctx context.Context, p *partition, fp kgo.FetchPa
 			break
 		}
 		p.inflight = append(p.inflight, pending{src: r.Offset})
+		p.produced++
 		r.Topic = p.tgtTopic
 		produce = append(produce, r)
 	}
@@ -615,11 +702,33 @@ func (e *Engine) copyPartition(ctx context.Context, p *partition, fp kgo.FetchPa
 		if e.limiter != nil {
 			e.throttle(ctx, len(r.Key)+len(r.Value))
 		}
-		// Producing with a background context keeps shutdown from cancelling
-		// records in the middle of a partition, which would leave a gap; the
-		// shutdown flush has its own deadline instead.
+		// Producing under the lock's context, not the run's, keeps shutdown
+		// from cancelling records in the middle of a partition, which would
+		// leave a gap; the shutdown flush has its own deadline instead.
 		r.Context = nil
-		e.tgt.Produce(context.Background(), r, p.onAck)
+		e.tgt.Produce(e.lockCtx, r, p.onAck)
+	}
+}
+
+// sourceTruncated stops a partition whose source log was truncated below what
+// was already copied (an unclean leader election, or a replica that lost
+// data): the target holds records the source no longer has, and new source
+// records will reuse their offsets, which no exact map can describe. The
+// consumer would move on silently; the partition stops loudly instead.
+func (e *Engine) sourceTruncated(dl *kgo.ErrDataLoss) {
+	e.mu.RLock()
+	p := e.parts[TP{Topic: dl.Topic, Partition: dl.Partition}]
+	e.mu.RUnlock()
+	if p == nil {
+		return
+	}
+	lost := dl.ConsumedTo - dl.ResetTo
+	p.mu.Lock()
+	p.failLocked(fmt.Errorf("source %s lost offsets %d to %d after kmigrate had read them (unclean leader election or log truncation on the source): the target holds %d records the source no longer has and new source records would reuse their offsets; stopped. Check the source cluster, then start the topic over with `kmigrate reset --topic %s`",
+		p.tp, dl.ResetTo, dl.ConsumedTo-1, lost, p.tp.Topic))
+	p.mu.Unlock()
+	if e.metrics != nil && lost > 0 {
+		e.metrics.LostRecords.WithLabelValues(p.tp.Topic).Add(float64(lost))
 	}
 }
 
@@ -769,19 +878,25 @@ func (e *Engine) discoveryLoop(ctx context.Context, st *state.State) {
 }
 
 // shutdown flushes what is in flight, within the shutdown timeout, and writes a
-// final checkpoint.
-func (e *Engine) shutdown() error {
+// final checkpoint. flushed reports whether nothing was left in flight.
+func (e *Engine) shutdown() (flushed bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Replication.ShutdownTimeout.Duration)
 	defer cancel()
 	e.src.PauseFetchTopics(e.src.GetConsumeTopics()...)
+	flushed = true
 	if err := e.tgt.Flush(ctx); err != nil {
+		flushed = false
 		e.log.Warn("flush on shutdown did not finish; the next start reconciles what landed", "err", err)
 	}
 	if err := e.checkpoint(ctx); err != nil {
-		return fmt.Errorf("final checkpoint: %w", err)
+		return false, fmt.Errorf("final checkpoint: %w", err)
 	}
-	return nil
+	return flushed, nil
 }
+
+// Fence returns the fence of the engine's target writes, for other writers of
+// the same process (group translation) to share.
+func (e *Engine) Fence() *kafka.Fence { return e.fence }
 
 // Status returns a snapshot of every partition, sorted by topic and partition.
 func (e *Engine) Status() []PartitionStatus {
@@ -805,8 +920,9 @@ func (e *Engine) Status() []PartitionStatus {
 func (e *Engine) Translate(topic string, partition int32, c int64) (offsetmap.Translation, bool) {
 	e.mu.RLock()
 	p := e.parts[TP{Topic: topic, Partition: partition}]
+	broken := e.broken[topic]
 	e.mu.RUnlock()
-	if p == nil {
+	if p == nil || broken {
 		return offsetmap.Translation{}, false
 	}
 	p.mu.Lock()

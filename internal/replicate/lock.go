@@ -2,16 +2,23 @@ package replicate
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sort"
+	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kmigrate/kmigrate/internal/kafka"
 )
 
 // WriterGroup returns the group through which the `run` processes of a migration
@@ -19,12 +26,21 @@ import (
 func WriterGroup(migration string) string { return "kmigrate." + migration + ".writer" }
 
 // Single-writer lock timing. A process that dies without leaving (kill -9) stops
-// blocking a new one after lockSession.
+// blocking a new one after lockSession. The writer's lease ends leaseMargin
+// before the coordinator could expire its membership, measured from the moment
+// the confirming request was sent.
 const (
 	lockSession   = 6 * time.Second
 	lockHeartbeat = time.Second
+	leaseMargin   = time.Second
 	lockProtocol  = "kmigrate"
 )
+
+// HolderGroup returns the group on the target in whose committed offsets (as
+// metadata of the state topic's partition 0) the writer of a migration records
+// itself. It lives on the target, written through the fenced client, so that
+// a process whose lease lapsed cannot record anything there any more.
+func HolderGroup(migration string) string { return "kmigrate." + migration + ".holder" }
 
 // memberInfo is what a run process tells the others about itself, in its group
 // metadata, so that a refusal can say who holds the migration.
@@ -38,38 +54,70 @@ func (m memberInfo) String() string {
 	return fmt.Sprintf("pid %d on %s, running since %s", m.PID, m.Host, m.Started.Format(time.RFC3339))
 }
 
+// marker is what the lock holder commits, as offset metadata, to the holder
+// group on the target: who holds the migration, and whether it released it cleanly (flushed,
+// checkpointed, nothing in flight). A successor of a holder that did not
+// release waits for the fence's grace before writing; a holder that lost its
+// membership to a transient fault may take it back only if nobody else held it
+// in between.
+type marker struct {
+	Holder   string    `json:"holder"`
+	Released bool      `json:"released,omitempty"`
+	Host     string    `json:"host"`
+	PID      int       `json:"pid"`
+	Time     time.Time `json:"time"`
+}
+
 // ErrLockLost is returned when this process stopped being the migration's writer
-// (its membership expired, for example after a long pause): it must stop writing
-// at once, because another process may have taken over.
+// (its membership expired and another process held it since, for example after
+// a long pause): it must stop writing at once, because another process may have
+// taken over. The fence has already stopped its writes by then.
 var ErrLockLost = errors.New("lost the migration's single-writer lock")
 
 // writerLock makes this process the only `run` of a migration. It is a member of a
 // group on the source cluster with its own protocol type, so Kafka's group
 // coordinator tracks liveness: a process that sees another live member refuses to
 // run, and a member that lost its membership learns it at its next heartbeat.
+// Every confirmation of the membership extends the fence's lease.
 type writerLock struct {
-	cl         *kgo.Client
-	group      string
-	info       memberInfo
-	memberID   string
-	generation int32
+	cl  *kgo.Client
+	log *slog.Logger
+	// tgt records the marker (fenced); tgtRead reads it (unfenced, so that a
+	// process whose lease lapsed can still learn who holds the migration).
+	tgt, tgtRead *kadm.Client
+	holderGroup  string
+	markerTopic  string
+	fence        *kafka.Fence
+	group        string
+	info         memberInfo
+	holder       string
+	memberID     string
+	generation   int32
+	// needGrace is set when the previous holder did not release cleanly: its
+	// requests may still be in flight for up to the fence's grace.
+	needGrace bool
+	// recorded is set once the holder marker names this process (claim runs
+	// while keep already heartbeats).
+	recorded atomic.Bool
+	acquired time.Time
 }
 
 // acquireLock joins the writer group. If another live process holds it, it waits
 // up to wait for that process to go (a crashed one expires after lockSession),
 // then refuses with an error naming it.
-func acquireLock(ctx context.Context, cl *kgo.Client, group string, wait time.Duration) (*writerLock, error) {
+func acquireLock(ctx context.Context, cl *kgo.Client, log *slog.Logger, fence *kafka.Fence, group string, wait time.Duration) (*writerLock, error) {
 	host, _ := os.Hostname()
-	l := &writerLock{cl: cl, group: group, info: memberInfo{Host: host, PID: os.Getpid(), Started: time.Now()}}
+	id := make([]byte, 8)
+	_, _ = rand.Read(id)
+	l := &writerLock{cl: cl, log: log, fence: fence, group: group, holder: hex.EncodeToString(id),
+		info: memberInfo{Host: host, PID: os.Getpid(), Started: time.Now()}}
 	deadline := time.Now().Add(wait)
 	for {
 		others, err := l.members(ctx)
 		if err != nil && kerr.IsRetriable(err) && time.Now().Before(deadline) {
 			// A new cluster's group coordinator may still be loading.
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(250 * time.Millisecond):
+			if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+				return nil, err
 			}
 			continue
 		}
@@ -82,20 +130,100 @@ func acquireLock(ctx context.Context, cl *kgo.Client, group string, wait time.Du
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("another kmigrate run of this migration is alive (%s, group %s on the source): two processes must never write the same partitions; stop it first", others[0], group)
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(500 * time.Millisecond):
+		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
+			return nil, err
 		}
 	}
 	if err := l.join(ctx); err != nil {
 		return nil, err
 	}
 	if err := l.checkAlone(ctx); err != nil {
-		l.release()
+		l.release(false)
 		return nil, err
 	}
+	l.acquired = time.Now()
 	return l, nil
+}
+
+// claim records this process as the migration's holder on the target, through
+// the fenced writer tgt, and learns whether the previous holder released
+// cleanly. tgtRead must be an unfenced client of the same cluster. A missing
+// or unreadable marker counts as an unclean release: waiting costs seconds,
+// not waiting could cost a duplicate.
+func (l *writerLock) claim(ctx context.Context, migration, stateTopic string, tgt, tgtRead *kgo.Client) error {
+	l.tgt, l.tgtRead = kadm.NewClient(tgt), kadm.NewClient(tgtRead)
+	l.holderGroup, l.markerTopic = HolderGroup(migration), stateTopic
+	var prev *marker
+	err := retryRetriable(ctx, 30*time.Second, func() (err error) {
+		prev, err = l.marker(ctx)
+		return err
+	})
+	if err != nil {
+		// Without the marker the grace is waited and the membership is never
+		// taken back after it expired: slower, never less safe.
+		l.log.Warn("writer lock: cannot read the holder marker on the target; waiting out the fence's grace", "group", l.holderGroup, "err", err)
+		l.needGrace = true
+		return nil
+	}
+	switch {
+	case prev != nil:
+		l.needGrace = !prev.Released
+	default:
+		// No marker: a writer of an older kmigrate, or none at all. A state
+		// topic that holds nothing means nobody ever wrote for this migration.
+		ends, err := l.tgtRead.ListEndOffsets(ctx, stateTopic)
+		if err != nil {
+			return fmt.Errorf("list end offset of state topic %s: %w", stateTopic, err)
+		}
+		o, ok := ends.Lookup(stateTopic, 0)
+		l.needGrace = !ok || o.Err != nil || o.Offset > 0
+	}
+	if err := retryRetriable(ctx, 30*time.Second, func() error { return l.commitMarker(ctx, false) }); err != nil {
+		l.log.Warn("writer lock: cannot record this process as holder on the target; it will not take its membership back after an expiry", "group", l.holderGroup, "err", err)
+		return nil
+	}
+	l.recorded.Store(true)
+	return nil
+}
+
+// retryRetriable calls f until it succeeds, fails with an error that is not
+// retriable (a coordinator loading or moving is), or timeout passes.
+func retryRetriable(ctx context.Context, timeout time.Duration, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		err := f()
+		if err == nil || !kerr.IsRetriable(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		if serr := sleepCtx(ctx, wait); serr != nil {
+			return err
+		}
+	}
+}
+
+// waitGrace waits until the previous holder's writes can no longer land, when
+// it did not release the lock cleanly.
+func (l *writerLock) waitGrace(ctx context.Context) error {
+	if !l.needGrace {
+		return nil
+	}
+	d := time.Until(l.acquired.Add(kafka.FenceGrace))
+	if d <= 0 {
+		return nil
+	}
+	l.log.Info("the previous writer of this migration did not stop cleanly: waiting until none of its requests can land on the target", "wait", d.Round(time.Millisecond))
+	return sleepCtx(ctx, d)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // members returns the live members of the group other than this process.
@@ -130,10 +258,12 @@ func (l *writerLock) members(ctx context.Context) ([]memberInfo, error) {
 	return out, nil
 }
 
-// join (re)joins the group and completes the rebalance.
+// join (re)joins the group and completes the rebalance, then extends the
+// fence's lease from the moment the join was sent.
 func (l *writerLock) join(ctx context.Context) error {
 	meta, _ := json.Marshal(l.info)
 	for attempt := 0; ; attempt++ {
+		sent := time.Now()
 		req := kmsg.NewPtrJoinGroupRequest()
 		req.Group = l.group
 		req.SessionTimeoutMillis = int32(lockSession / time.Millisecond)
@@ -155,7 +285,10 @@ func (l *writerLock) join(ctx context.Context) error {
 			continue
 		case (errors.Is(err, kerr.RebalanceInProgress) || kerr.IsRetriable(err)) && attempt < 20:
 			if !errors.Is(err, kerr.RebalanceInProgress) {
-				time.Sleep(250 * time.Millisecond) // the coordinator is loading or moving
+				// The coordinator is loading or moving.
+				if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+					return err
+				}
 			}
 			continue
 		case err != nil:
@@ -180,6 +313,7 @@ func (l *writerLock) join(ctx context.Context) error {
 			}
 			return fmt.Errorf("sync writer group %s: %w", l.group, err)
 		}
+		l.fence.Extend(sent.Add(lockSession - leaseMargin))
 		return nil
 	}
 }
@@ -199,28 +333,68 @@ func (l *writerLock) checkAlone(ctx context.Context) error {
 	return nil
 }
 
-// keep heartbeats until ctx is done; it returns ErrLockLost if the membership is
-// lost or an older process turns out to hold the group.
+// marker returns the holder marker recorded on the target; nil when none was
+// ever recorded.
+func (l *writerLock) marker(ctx context.Context) (*marker, error) {
+	offs, err := l.tgtRead.FetchOffsets(ctx, l.holderGroup)
+	if err == nil {
+		err = offs.Error()
+	}
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the holder of this migration (group %s on the target): %w", l.holderGroup, err)
+	}
+	o, ok := offs.Lookup(l.markerTopic, 0)
+	if !ok || o.Metadata == "" {
+		return nil, nil
+	}
+	var m marker
+	if err := json.Unmarshal([]byte(o.Metadata), &m); err != nil {
+		return nil, fmt.Errorf("read the holder of this migration (group %s on the target): %w", l.holderGroup, err)
+	}
+	return &m, nil
+}
+
+// commitMarker records this process as the holder, or its clean release.
+func (l *writerLock) commitMarker(ctx context.Context, released bool) error {
+	meta, _ := json.Marshal(marker{Holder: l.holder, Released: released, Host: l.info.Host, PID: l.info.PID, Time: time.Now().UTC()})
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: l.markerTopic, Partition: 0, At: 0, LeaderEpoch: -1, Metadata: string(meta)})
+	resp, err := l.tgt.CommitOffsets(ctx, l.holderGroup, offs)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("record the holder of this migration (group %s on the target): %w", l.holderGroup, err)
+	}
+	return nil
+}
+
+// keep heartbeats until ctx is done, extending the fence's lease with every
+// confirmation. A transient fault (the coordinator moving or loading, a broker
+// restarting, a network cut) only lets the lease lapse, which pauses writes; the
+// membership is taken back when the group is reachable again, provided nobody
+// else held the migration in between. keep returns ErrLockLost only when
+// another process holds or held the lock; the fence is revoked first.
 func (l *writerLock) keep(ctx context.Context) error {
 	t := time.NewTicker(lockHeartbeat)
 	defer t.Stop()
-	lastOK := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
-		req := kmsg.NewPtrHeartbeatRequest()
-		req.Group, req.Generation, req.MemberID = l.group, l.generation, l.memberID
-		resp, err := req.RequestWith(ctx, l.cl)
-		if err == nil {
-			err = kerr.ErrorForCode(resp.ErrorCode)
-		}
+		sent := time.Now()
+		err := l.heartbeat(ctx)
 		switch {
 		case err == nil:
-			lastOK = time.Now()
+			l.fence.Extend(sent.Add(lockSession - leaseMargin))
 			continue
+		case ctx.Err() != nil:
+			return nil
 		case errors.Is(err, kerr.RebalanceInProgress):
 			// Someone joined: rejoin, and give way if they are older (they are
 			// not, unless this process was paused for a long time).
@@ -228,25 +402,136 @@ func (l *writerLock) keep(ctx context.Context) error {
 				err = l.checkAlone(ctx)
 			}
 			if err == nil {
-				lastOK = time.Now()
 				continue
 			}
-		case ctx.Err() != nil:
-			return nil
-		case !errors.Is(err, kerr.UnknownMemberID) && !errors.Is(err, kerr.IllegalGeneration) && time.Since(lastOK) < lockSession/2:
-			continue // a transient error: the session has not expired
+			if !kerr.IsRetriable(err) && !isNetErr(err) {
+				l.fence.Revoke()
+				return fmt.Errorf("%w (group %s): %v", ErrLockLost, l.group, err)
+			}
+		case errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.IllegalGeneration):
+			// The membership expired: take it back if nobody held it since.
+			if rerr := l.retake(ctx); rerr != nil {
+				if errors.Is(rerr, ErrLockLost) {
+					l.fence.Revoke()
+					return rerr
+				}
+				l.log.Warn("writer lock: cannot reach the group coordinator to take the membership back; writes stay paused", "group", l.group, "err", rerr)
+				continue
+			}
+			l.log.Info("writer lock: membership taken back after it expired; nobody else held the migration meanwhile", "group", l.group)
+			continue
 		}
-		return fmt.Errorf("%w (group %s): %v", ErrLockLost, l.group, err)
+		// A transient error: the lease lapses on its own if it lasts, which
+		// pauses writes; nothing else to do but try again.
+		if !l.fence.Valid() {
+			l.log.Warn("writer lock: the group coordinator does not answer; writes are paused until it does", "group", l.group, "err", err)
+		}
 	}
 }
 
-// release leaves the group so that the next process need not wait.
-func (l *writerLock) release() {
+// heartbeat sends one heartbeat, bounded by the session.
+func (l *writerLock) heartbeat(ctx context.Context) error {
+	hctx, cancel := context.WithTimeout(ctx, lockSession)
+	defer cancel()
+	req := kmsg.NewPtrHeartbeatRequest()
+	req.Group, req.Generation, req.MemberID = l.group, l.generation, l.memberID
+	resp, err := req.RequestWith(hctx, l.cl)
+	if err != nil {
+		return err
+	}
+	return kerr.ErrorForCode(resp.ErrorCode)
+}
+
+// retake rejoins the group after this process's membership expired, if no
+// other process is a member and the holder marker is still this process's:
+// any other process that took the lock recorded itself before writing.
+func (l *writerLock) retake(ctx context.Context) error {
+	others, err := l.members(ctx)
+	if err != nil {
+		return err
+	}
+	if len(others) > 0 {
+		return fmt.Errorf("%w (group %s): %s holds it now", ErrLockLost, l.group, others[0])
+	}
+	if !l.recorded.Load() {
+		return fmt.Errorf("%w (group %s): this process could not record itself as holder, so it cannot prove nobody else held the migration while its membership was expired", ErrLockLost, l.group)
+	}
+	m, err := l.marker(ctx)
+	if err != nil {
+		return err
+	}
+	if m == nil || m.Holder != l.holder {
+		holder := "nobody"
+		if m != nil {
+			holder = fmt.Sprintf("pid %d on %s", m.PID, m.Host)
+		}
+		return fmt.Errorf("%w (group %s): %s held it while this process's membership was expired", ErrLockLost, l.group, holder)
+	}
+	l.memberID = ""
+	if err := l.join(ctx); err != nil {
+		return err
+	}
+	if err := l.checkAlone(ctx); err != nil {
+		l.fence.Revoke()
+		return fmt.Errorf("%w: %v", ErrLockLost, err)
+	}
+	// Between the marker read and the join another process may have joined
+	// and recorded itself: read again now that this process is a member.
+	if m, err = l.marker(ctx); err != nil {
+		return err
+	}
+	if m == nil || m.Holder != l.holder {
+		l.fence.Revoke()
+		return fmt.Errorf("%w (group %s): another process recorded itself as holder", ErrLockLost, l.group)
+	}
+	return nil
+}
+
+func isNetErr(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// release leaves the group so that the next process need not wait. With clean
+// set (everything flushed and checkpointed), it first records the release, so
+// that the next holder need not wait for the fence's grace either.
+func (l *writerLock) release(clean bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if clean && l.recorded.Load() {
+		if err := l.commitMarker(ctx, true); err != nil {
+			l.log.Warn("writer lock: could not record the clean release; the next run waits for the fence's grace", "err", err)
+		}
+	}
 	req := kmsg.NewPtrLeaveGroupRequest()
 	req.Group = l.group
 	req.MemberID = l.memberID
 	req.Members = []kmsg.LeaveGroupRequestMember{{MemberID: l.memberID}}
-	_, _ = req.RequestWith(ctx, l.cl)
+	resp, err := req.RequestWith(ctx, l.cl)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.ErrorCode)
+	}
+	if err != nil {
+		l.log.Warn("writer lock: could not leave the group; the next run waits for this membership to expire", "group", l.group, "err", err)
+	}
+}
+
+// LiveWriters describes the live `run` processes of a migration (members of its
+// writer group on the source): "pid N on HOST, running since T". Commands that
+// change the state on the target refuse to run while one is alive.
+func LiveWriters(ctx context.Context, src *kgo.Client, migration string) ([]string, error) {
+	l := &writerLock{cl: src, group: WriterGroup(migration)}
+	var members []memberInfo
+	err := retryRetriable(ctx, 15*time.Second, func() (err error) {
+		members, err = l.members(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(members))
+	for i, m := range members {
+		out[i] = m.String()
+	}
+	return out, nil
 }

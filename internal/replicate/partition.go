@@ -35,6 +35,9 @@ type pending struct {
 type partition struct {
 	tp       TP
 	tgtTopic string
+	// srcTopicID is the id of the source topic the map belongs to (zero when
+	// unknown); records fetched under another id are never copied.
+	srcTopicID offsetmap.TopicID
 	// maxRecordBytes is the largest record the target accepts, from the target
 	// topic's max.message.bytes and the producer's batch limit.
 	maxRecordBytes int64
@@ -56,6 +59,8 @@ type partition struct {
 	srcPos int64
 	// expectTgt is the target offset the next acknowledged record must have.
 	expectTgt int64
+	// produced counts the records handed to the producer.
+	produced int64
 	// lastAcked is the last record written, hashed at checkpoint time.
 	lastAcked *kgo.Record
 	// lastAckedTS is the source timestamp of lastAcked.

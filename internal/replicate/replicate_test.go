@@ -232,8 +232,10 @@ func TestRenameAndConfigs(t *testing.T) {
 			t.Errorf("target %s = %q, want %q", k, got[k], v)
 		}
 	}
-	if v, ok := got["message.timestamp.type"]; ok {
-		t.Errorf("message.timestamp.type was copied (%s)", v)
+	// Not copied from the source (LogAppendTime there), but set so that the
+	// target keeps the copied timestamps whatever its broker default.
+	if v := got["message.timestamp.type"]; v != "CreateTime" {
+		t.Errorf("target message.timestamp.type = %q, want CreateTime set explicitly", v)
 	}
 	srcRecs, tgtRecs := readAll(t, src, topic), readAll(t, tgt, target)
 	assertSameRecords(t, srcRecs, tgtRecs)

@@ -11,12 +11,13 @@
 package state
 
 import (
+	"cmp"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -32,13 +33,11 @@ func TopicName(migration string) string { return "_kmigrate." + migration + ".st
 // Key names a source partition.
 type Key = offsetmap.TopicPartition
 
-// LostRange is a source range deleted by retention before it was copied:
-// offsets [From, To) (an upper bound of records where the source had gaps).
-type LostRange struct {
-	From          int64 `json:"from"`
-	To            int64 `json:"to"`
-	DetectedMilli int64 `json:"detected_unix_ms"`
-}
+// LostRange is a source range deleted by retention before it was copied.
+type LostRange = offsetmap.LostRange
+
+// TopicIDs binds a source topic name to its source and target topic ids.
+type TopicIDs = offsetmap.TopicIDs
 
 // Saved is what the state topic holds for one partition.
 type Saved struct {
@@ -68,6 +67,8 @@ type Baseline struct {
 type State struct {
 	Partitions map[Key]*Saved
 	Baseline   *Baseline
+	// Topics holds, by source topic name, the topic ids its maps belong to.
+	Topics map[string]TopicIDs
 	// Records is the number of state records read.
 	Records int
 }
@@ -106,14 +107,8 @@ func (s *Store) Ensure(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list target brokers: %w", err)
 	}
-	rf := int16(min(3, len(brokers)))
-	isr := fmt.Sprint(min(2, int(rf)))
-	compact, segment := "compact", fmt.Sprint(int64(time.Hour/time.Millisecond))
-	resp, err := s.adm.CreateTopic(ctx, 1, rf, map[string]*string{
-		"cleanup.policy":      &compact,
-		"min.insync.replicas": &isr,
-		"segment.ms":          &segment,
-	}, s.topic)
+	rf, configs := TopicSpec(len(brokers))
+	resp, err := s.adm.CreateTopic(ctx, 1, rf, configs, s.topic)
 	if err == nil {
 		err = resp.Err
 	}
@@ -121,6 +116,16 @@ func (s *Store) Ensure(ctx context.Context) error {
 		return fmt.Errorf("create state topic %s on the target: %w", s.topic, err)
 	}
 	return nil
+}
+
+// TopicSpec returns the replication factor and configs of a state topic on a
+// cluster of the given number of brokers: RF min(3, brokers), compacted,
+// min.insync.replicas min(2, RF), hourly segments so that compaction can run.
+func TopicSpec(brokers int) (int16, map[string]*string) {
+	rf := int16(min(3, brokers))
+	isr := strconv.Itoa(min(2, int(rf)))
+	compact, segment := "compact", strconv.FormatInt(int64(time.Hour/time.Millisecond), 10)
+	return rf, map[string]*string{"cleanup.policy": &compact, "min.insync.replicas": &isr, "segment.ms": &segment}
 }
 
 // Exists reports whether the state topic exists.
@@ -148,117 +153,204 @@ func (s *Store) Write(ctx context.Context, recs []*kgo.Record) error {
 // partition whose records are inconsistent gets Saved.Err; the other partitions
 // still load.
 func (s *Store) Load(ctx context.Context) (*State, error) {
-	st := &State{Partitions: map[Key]*Saved{}}
+	b := newBuilder(s.migration)
+	if err := s.scan(ctx, b.add); err != nil {
+		return nil, err
+	}
+	return b.state(), nil
+}
+
+// scan calls fn with every record of the state topic, in log order, up to its
+// end when scan started. A topic that does not exist holds nothing.
+func (s *Store) scan(ctx context.Context, fn func(key, value []byte) error) error {
 	ends, err := s.adm.ListEndOffsets(ctx, s.topic)
 	if err != nil {
-		return nil, fmt.Errorf("list end offset of state topic %s: %w", s.topic, err)
+		return fmt.Errorf("list end offset of state topic %s: %w", s.topic, err)
 	}
 	end, ok := ends.Lookup(s.topic, 0)
 	if !ok || errors.Is(end.Err, kerr.UnknownTopicOrPartition) {
-		return st, nil // no state topic: nothing was ever copied
+		return nil // no state topic: nothing was ever copied
 	}
 	if end.Err != nil {
-		return nil, fmt.Errorf("list end offset of state topic %s: %w", s.topic, end.Err)
+		return fmt.Errorf("list end offset of state topic %s: %w", s.topic, end.Err)
 	}
-	loader := offsetmap.NewLoader(s.migration)
-	lost := map[Key]map[int64]LostRange{}
-	if end.Offset > 0 {
-		cl, err := s.newReader(ctx,
-			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: {0: kgo.NewOffset().AtStart()}}),
-			kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-		if err != nil {
-			return nil, err
+	if end.Offset == 0 {
+		return nil
+	}
+	cl, err := s.newReader(ctx,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: {0: kgo.NewOffset().AtStart()}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for done := false; !done; {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("read state topic %s: %w", s.topic, err)
 		}
-		defer cl.Close()
-		for done := false; !done; {
-			fs := cl.PollFetches(ctx)
-			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("read state topic %s: %w", s.topic, err)
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil {
+			return fmt.Errorf("read state topic %s: %w", s.topic, ferr)
+		}
+		var derr error
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset+1 >= end.Offset {
+				done = true
 			}
-			var ferr error
-			fs.EachError(func(_ string, _ int32, err error) { ferr = err })
-			if ferr != nil {
-				return nil, fmt.Errorf("read state topic %s: %w", s.topic, ferr)
-			}
-			var derr error
-			fs.EachRecord(func(r *kgo.Record) {
-				st.Records++
-				if r.Offset+1 >= end.Offset {
-					done = true
-				}
-				if derr != nil || len(r.Key) < 2 {
-					return
-				}
-				switch r.Key[1] {
-				case kindLost:
-					k, from, ok := decodeOwnKey(r.Key, s.migration)
-					if !ok {
-						return
-					}
-					if lost[k] == nil {
-						lost[k] = map[int64]LostRange{}
-					}
-					if len(r.Value) == 0 {
-						delete(lost[k], from)
-					} else if lr, err := decodeLost(r.Value); err == nil {
-						lost[k][from] = lr
-					} else {
-						derr = fmt.Errorf("state record at offset %d: %w", r.Offset, err)
-					}
-				case kindBaseline:
-					if _, _, ok := decodeOwnKey(r.Key, s.migration); !ok {
-						return
-					}
-					var b Baseline
-					if err := json.Unmarshal(r.Value, &b); err != nil {
-						derr = fmt.Errorf("state record at offset %d: decode baseline: %w", r.Offset, err)
-						return
-					}
-					st.Baseline = &b
-				default:
-					if err := loader.Add(r.Key, r.Value); err != nil {
-						derr = fmt.Errorf("state record at offset %d: %w", r.Offset, err)
-					}
-				}
-			})
 			if derr != nil {
-				return nil, fmt.Errorf("read state topic %s: %w", s.topic, derr)
+				return
 			}
+			if err := fn(r.Key, r.Value); err != nil {
+				derr = fmt.Errorf("state record at offset %d: %w", r.Offset, err)
+			}
+		})
+		if derr != nil {
+			return fmt.Errorf("read state topic %s: %w", s.topic, derr)
 		}
 	}
-	for _, tp := range loader.Partitions() {
+	return nil
+}
+
+// Forget deletes everything the state holds about a source topic (every
+// partition's runs, checkpoint and lost ranges, and its topic ids) with
+// tombstones, so that the next run copies it as a new topic. It returns the
+// number of keys deleted. Only a command that made sure no run is alive may
+// call it.
+func (s *Store) Forget(ctx context.Context, topic string) (int, error) {
+	keys := map[string][]byte{}
+	err := s.scan(ctx, func(key, _ []byte) error {
+		k, err := offsetmap.DecodeKey(key)
+		if err != nil {
+			return err
+		}
+		if k.Migration == s.migration && k.Topic == topic && k.Kind != offsetmap.KindBaseline {
+			keys[string(key)] = key
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	recs := make([]*kgo.Record, 0, len(keys))
+	for _, k := range keys {
+		recs = append(recs, &kgo.Record{Key: k})
+	}
+	if err := s.Write(ctx, recs); err != nil {
+		return 0, err
+	}
+	return len(recs), nil
+}
+
+// builder rebuilds a State from the state topic's records in log order,
+// keeping the latest record per key as compaction would.
+type builder struct {
+	migration string
+	st        *State
+	loader    *offsetmap.Loader
+	lost      map[Key]map[int64]LostRange
+}
+
+func newBuilder(migration string) *builder {
+	return &builder{
+		migration: migration,
+		st:        &State{Partitions: map[Key]*Saved{}, Topics: map[string]TopicIDs{}},
+		loader:    offsetmap.NewLoader(migration),
+		lost:      map[Key]map[int64]LostRange{},
+	}
+}
+
+// state rebuilds every partition's map from the records added.
+func (b *builder) state() *State {
+	st := b.st
+	for _, tp := range b.loader.Partitions() {
 		sv := &Saved{}
-		sv.Checkpoint, _ = loader.Checkpoint(tp)
-		sv.Map, _, sv.Err = loader.Rebuild(tp)
+		sv.Checkpoint, _ = b.loader.Checkpoint(tp)
+		sv.Map, _, sv.Err = b.loader.Rebuild(tp)
 		st.Partitions[tp] = sv
 	}
-	for tp, ranges := range lost {
+	for tp, ranges := range b.lost {
 		sv := st.Partitions[tp]
 		if sv == nil {
 			continue
 		}
+		sv.Lost = sv.Lost[:0]
 		for _, lr := range ranges {
 			sv.Lost = append(sv.Lost, lr)
 		}
 		sortLost(sv.Lost)
 	}
-	return st, nil
+	return st
+}
+
+// add applies one state record, read in log order. Every record of the topic
+// must decode: the topic belongs to this migration alone.
+func (b *builder) add(key, value []byte) error {
+	b.st.Records++
+	rec, err := offsetmap.Decode(key, value)
+	if err != nil {
+		return err
+	}
+	k := rec.Key
+	if k.Migration != b.migration {
+		return fmt.Errorf("%v: the state topic of migration %s holds a record of another migration", k, b.migration)
+	}
+	st, loader, lost := b.st, b.loader, b.lost
+	switch k.Kind {
+	case offsetmap.KindRun, offsetmap.KindCheckpoint:
+		loader.AddRecord(rec)
+	case offsetmap.KindLost:
+		tp := k.TopicPartition
+		if lost[tp] == nil {
+			lost[tp] = map[int64]LostRange{}
+		}
+		if rec.Tombstone {
+			delete(lost[tp], k.SrcStart)
+		} else {
+			lost[tp][k.SrcStart] = rec.Lost
+		}
+	case offsetmap.KindBaseline:
+		if rec.Tombstone {
+			st.Baseline = nil
+			return nil
+		}
+		var bl Baseline
+		if err := json.Unmarshal(rec.Raw, &bl); err != nil {
+			return fmt.Errorf("decode baseline: %w", err)
+		}
+		st.Baseline = &bl
+	case offsetmap.KindTopicIDs:
+		if rec.Tombstone {
+			delete(st.Topics, k.Topic)
+		} else {
+			st.Topics[k.Topic] = rec.TopicIDs
+		}
+	}
+	return nil
 }
 
 func sortLost(l []LostRange) {
-	for i := 1; i < len(l); i++ {
-		for j := i; j > 0 && l[j].From < l[j-1].From; j-- {
-			l[j], l[j-1] = l[j-1], l[j]
-		}
-	}
+	slices.SortFunc(l, func(a, b LostRange) int { return cmp.Compare(a.From, b.From) })
 }
 
-// Record kinds of this package, beside offsetmap's runs (1) and checkpoints (2).
-// The second byte of every state key is its kind.
-const (
-	kindLost     = 3
-	kindBaseline = 4
-)
+// encode returns the state record of key k and value v.
+func encode(k offsetmap.Key, v interface{ MarshalBinary() ([]byte, error) }) (*kgo.Record, error) {
+	key, err := k.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	var value []byte
+	if v != nil {
+		if value, err = v.MarshalBinary(); err != nil {
+			return nil, fmt.Errorf("%v: %w", k, err)
+		}
+	}
+	return &kgo.Record{Key: key, Value: value}, nil
+}
 
 // ChangeRecords returns the state records that persist ch (from the partition's
 // offset map) and the lost ranges not yet written, in write order: lost ranges,
@@ -270,12 +362,21 @@ func ChangeRecords(migration string, tp Key, ch offsetmap.Changes, newLost []Los
 	}
 	recs := make([]*kgo.Record, 0, len(kvs)+len(newLost))
 	for _, lr := range newLost {
-		recs = append(recs, &kgo.Record{Key: ownKey(kindLost, migration, tp, lr.From), Value: encodeLost(lr)})
+		r, err := encode(offsetmap.LostKey(migration, tp, lr.From), lr)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
 	}
 	for _, kv := range kvs {
 		recs = append(recs, &kgo.Record{Key: kv.Key, Value: kv.Value})
 	}
 	return recs, nil
+}
+
+// TopicIDsRecord returns the record that binds source topic to ids.
+func TopicIDsRecord(migration, topic string, ids TopicIDs) (*kgo.Record, error) {
+	return encode(offsetmap.TopicIDsKey(migration, topic), ids)
 }
 
 // BaselineRecord returns the record that stores b.
@@ -284,68 +385,9 @@ func BaselineRecord(migration string, b *Baseline) (*kgo.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode baseline: %w", err)
 	}
-	return &kgo.Record{Key: ownKey(kindBaseline, migration, Key{Topic: "baseline"}, 0), Value: v}, nil
-}
-
-// ownKey encodes a key of this package's kinds in the layout of offsetmap keys:
-// version, kind, migration, topic, partition, an int64.
-func ownKey(kind byte, migration string, tp Key, n int64) []byte {
-	b := []byte{offsetmap.FormatVersion, kind}
-	b = binary.BigEndian.AppendUint16(b, uint16(len(migration)))
-	b = append(b, migration...)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(tp.Topic)))
-	b = append(b, tp.Topic...)
-	b = binary.BigEndian.AppendUint32(b, uint32(tp.Partition))
-	return binary.BigEndian.AppendUint64(b, uint64(n))
-}
-
-func decodeOwnKey(b []byte, migration string) (Key, int64, bool) {
-	if len(b) < 4 || b[0] != offsetmap.FormatVersion {
-		return Key{}, 0, false
+	key, err := offsetmap.BaselineKey(migration).MarshalBinary()
+	if err != nil {
+		return nil, err
 	}
-	rest := b[2:]
-	str := func() (string, bool) {
-		if len(rest) < 2 {
-			return "", false
-		}
-		n := int(binary.BigEndian.Uint16(rest))
-		if len(rest) < 2+n {
-			return "", false
-		}
-		s := string(rest[2 : 2+n])
-		rest = rest[2+n:]
-		return s, true
-	}
-	m, ok := str()
-	if !ok || m != migration {
-		return Key{}, 0, false
-	}
-	t, ok := str()
-	if !ok || len(rest) != 12 {
-		return Key{}, 0, false
-	}
-	return Key{Topic: t, Partition: int32(binary.BigEndian.Uint32(rest))}, int64(binary.BigEndian.Uint64(rest[4:])), true
-}
-
-func encodeLost(lr LostRange) []byte {
-	b := []byte{offsetmap.FormatVersion}
-	for _, v := range []int64{lr.From, lr.To, lr.DetectedMilli} {
-		b = binary.BigEndian.AppendUint64(b, uint64(v))
-	}
-	return b
-}
-
-func decodeLost(b []byte) (LostRange, error) {
-	if len(b) != 25 || b[0] != offsetmap.FormatVersion {
-		return LostRange{}, fmt.Errorf("lost range value: %d bytes, want 25 of version %d", len(b), offsetmap.FormatVersion)
-	}
-	lr := LostRange{
-		From:          int64(binary.BigEndian.Uint64(b[1:])),
-		To:            int64(binary.BigEndian.Uint64(b[9:])),
-		DetectedMilli: int64(binary.BigEndian.Uint64(b[17:])),
-	}
-	if lr.From < 0 || lr.To <= lr.From || lr.To == math.MaxInt64 {
-		return LostRange{}, fmt.Errorf("lost range value: [%d,%d) is not a range", lr.From, lr.To)
-	}
-	return lr, nil
+	return &kgo.Record{Key: key, Value: v}, nil
 }

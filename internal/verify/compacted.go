@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kmigrate/kmigrate/internal/recordhash"
+	"github.com/kmigrate/kmigrate/internal/units"
 )
 
 // maxExamples bounds the examples of each kind of key difference per topic.
@@ -142,7 +143,7 @@ func (s *session) compacted(ctx context.Context, opts Options) (*Check, error) {
 		c.Summary = "no compacted topics"
 	}
 	if left > 0 {
-		c.note("%s keys were written after the checkpoint on one side and were not compared (their state at the cut is uncertain); verify again once the copy has caught up and the source is quiet", thousands(int64(left)))
+		c.note("%s keys were written after the checkpoint on one side and were not compared (their state at the cut is uncertain); verify again once the copy has caught up and the source is quiet", units.Count(int64(left)))
 	}
 	return c, nil
 }
@@ -239,7 +240,7 @@ func (s *session) compareTopic(ctx context.Context, c *Check, topic string, part
 	}
 	f := Failure{Topic: topic, Kind: "state", Message: fmt.Sprintf(
 		"latest state per key differs at the checkpoint: %s keys missing on the target, %s extra on the target, %s with a different latest record (of %s keys compared)",
-		thousands(int64(total.missing)), thousands(int64(total.extra)), thousands(int64(total.different)), thousands(int64(total.compared)))}
+		units.Count(int64(total.missing)), units.Count(int64(total.extra)), units.Count(int64(total.different)), units.Count(int64(total.compared)))}
 	for i, e := range keep {
 		sr, tr := srcRecs[i], tgtRecs[i]
 		switch e.kind {

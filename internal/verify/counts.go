@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kmigrate/kmigrate/internal/recordhash"
+	"github.com/kmigrate/kmigrate/internal/units"
 )
 
 // maxTail bounds how many records past a checkpoint are matched against the
@@ -72,12 +73,12 @@ func (s *session) counts(ctx context.Context, opts Options, full *fullResult) (*
 		case p.tgtEnd < p.tHi:
 			from := max(p.tgtEnd, p.tLo)
 			f := p.failure("missing", "the target ends at offset %d but kmigrate wrote up to offset %d: %s copied records are missing (target offsets %d to %d%s)",
-				p.tgtEnd, p.tHi-1, thousands(p.tHi-from), from, p.tHi-1, sourceSpan(p, from))
+				p.tgtEnd, p.tHi-1, units.Count(p.tHi-from), from, p.tHi-1, sourceSpan(p, from))
 			f.TargetOffset = ptr(from)
 			c.fail(f)
 		case srcCount[p] != mapped || tgt != mapped:
 			c.fail(p.failure("count", "the source holds %s records in offsets %d to %d, the map lists %s copied, the target holds %s",
-				thousands(srcCount[p]), p.sLo, p.sHi-1, thousands(mapped), thousands(tgt)))
+				units.Count(srcCount[p]), p.sLo, p.sHi-1, units.Count(mapped), units.Count(tgt)))
 		default:
 			if cp := p.saved.Checkpoint; cp.HasHash && cp.TgtNext == p.tHi && p.tHi > p.tLo {
 				boundary = append(boundary, p)
@@ -99,7 +100,7 @@ func (s *session) counts(ctx context.Context, opts Options, full *fullResult) (*
 		c.note("%s of compacted topics compared by state, not counts", count(n, "partition"))
 	}
 	if tailed > 0 {
-		c.note("%s records written after the last checkpoint match the source, record by record (the copy is running)", thousands(tailed))
+		c.note("%s records written after the last checkpoint match the source, record by record (the copy is running)", units.Count(tailed))
 	}
 	return c, nil
 }

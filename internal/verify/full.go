@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kmigrate/kmigrate/internal/recordhash"
+	"github.com/kmigrate/kmigrate/internal/units"
 )
 
 // digest folds one side of one partition, in order, into digests of chunks of
@@ -183,10 +184,10 @@ func (s *session) full(ctx context.Context, opts Options) (*fullResult, error) {
 		return nil, err
 	}
 	c.Summary = fmt.Sprintf("%s (%s) in %s hashed on both sides, identical",
-		count(records, "record"), bytesText(bytes), count(len(parts), "partition"))
+		count(records, "record"), units.Bytes(bytes), count(len(parts), "partition"))
 	if !c.Pass {
 		c.Summary = fmt.Sprintf("%s (%s) in %s hashed on both sides; diverging in %s",
-			count(records, "record"), bytesText(bytes), count(len(parts), "partition"), count(c.Failed, "partition"))
+			count(records, "record"), units.Bytes(bytes), count(len(parts), "partition"), count(c.Failed, "partition"))
 	}
 	return res, nil
 }
@@ -250,11 +251,11 @@ func (s *session) locate(ctx context.Context, c *Check, parts []*part, res *full
 			divs = append(divs, divergence{p: p, pos: pos, sr: sr[j], tr: tr[j], shift: shifted(sr, tr, j), extra: res.tgt[p].n - res.src[p].n})
 		case j < len(sr):
 			f := p.failure("missing", "the target ends after %s records of the range: source offset %d and %s later records have no copy (the target should hold them from offset %d)",
-				thousands(pos), sr[j].off, thousands(res.src[p].n-pos-1), p.tLo+pos)
+				units.Count(pos), sr[j].off, units.Count(res.src[p].n-pos-1), p.tLo+pos)
 			f.SourceOffset, f.TargetOffset = ptr(sr[j].off), ptr(p.tLo+pos)
 			c.fail(f)
 		case j < len(tr):
-			f := p.failure("foreign", "the target holds %s records more than the source: target offset %d and later have no source record", thousands(res.tgt[p].n-pos), tr[j].off)
+			f := p.failure("foreign", "the target holds %s records more than the source: target offset %d and later have no source record", units.Count(res.tgt[p].n-pos), tr[j].off)
 			f.TargetOffset = ptr(tr[j].off)
 			c.fail(f)
 		default:
@@ -283,7 +284,7 @@ func (s *session) locate(ctx context.Context, c *Check, parts []*part, res *full
 			shift = shifts[i]
 		}
 		f := d.p.failure("differs", "first divergence at source offset %d and target offset %d, record %s of the range%s%s",
-			d.sr.off, d.tr.off, thousands(d.pos), partText(diffs[i]), shift)
+			d.sr.off, d.tr.off, units.Count(d.pos), partText(diffs[i]), shift)
 		f.SourceOffset, f.TargetOffset, f.Part = ptr(d.sr.off), ptr(d.tr.off), diffs[i]
 		c.fail(f)
 	}
@@ -333,10 +334,10 @@ func (s *session) probeShifts(ctx context.Context, probes []shiftProbe) ([]strin
 		switch {
 		case src[i] != nil && h.Record(src[i]) == pr.tgt.sum:
 			out[i] = fmt.Sprintf("; the target record is the copy of source offset %d: source offsets %d to %d (%s records) are missing on the target",
-				src[i].Offset, pr.src.off, src[i].Offset-1, thousands(-pr.extra))
+				src[i].Offset, pr.src.off, src[i].Offset-1, units.Count(-pr.extra))
 		case tgt[i] != nil && h.Record(tgt[i]) == pr.src.sum:
 			out[i] = fmt.Sprintf("; the source record was copied to target offset %d: target offsets %d to %d (%s records) are not in the source",
-				tgt[i].Offset, pr.tgt.off, tgt[i].Offset-1, thousands(pr.extra))
+				tgt[i].Offset, pr.tgt.off, tgt[i].Offset-1, units.Count(pr.extra))
 		}
 	}
 	return out, nil
@@ -348,12 +349,12 @@ func (s *session) probeShifts(ctx context.Context, probes []shiftProbe) ([]strin
 func shifted(src, tgt []hashed, j int) string {
 	for k := j + 1; k < len(src); k++ {
 		if src[k].sum == tgt[j].sum {
-			return fmt.Sprintf("; the target record is the copy of source offset %d: source offsets %d to %d (%s records) are missing on the target", src[k].off, src[j].off, src[k].off-1, thousands(int64(k-j)))
+			return fmt.Sprintf("; the target record is the copy of source offset %d: source offsets %d to %d (%s records) are missing on the target", src[k].off, src[j].off, src[k].off-1, units.Count(int64(k-j)))
 		}
 	}
 	for k := j + 1; k < len(tgt); k++ {
 		if tgt[k].sum == src[j].sum {
-			return fmt.Sprintf("; the source record was copied to target offset %d: target offsets %d to %d (%s records) are not in the source", tgt[k].off, tgt[j].off, tgt[k].off-1, thousands(int64(k-j)))
+			return fmt.Sprintf("; the source record was copied to target offset %d: target offsets %d to %d (%s records) are not in the source", tgt[k].off, tgt[j].off, tgt[k].off-1, units.Count(int64(k-j)))
 		}
 	}
 	return ""

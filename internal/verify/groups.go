@@ -8,9 +8,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/kmigrate/kmigrate/internal/groups"
 	"github.com/kmigrate/kmigrate/internal/offsetmap"
 	"github.com/kmigrate/kmigrate/internal/recordhash"
+	"github.com/kmigrate/kmigrate/internal/scope"
 )
 
 // groupRow is one translated group partition: a source group's committed offset
@@ -36,7 +36,7 @@ func (s *session) groupOffsets(ctx context.Context, c *Check) (rows []groupRow, 
 	for _, g := range listed.Sorted() {
 		// Consumer groups only, as translation does: other kinds (connect,
 		// share) have no committed offsets to translate.
-		if groups.Selected(&s.v.cfg.Groups, g.Group) && (g.ProtocolType == "consumer" || g.ProtocolType == "") {
+		if scope.Group(&s.v.cfg.Groups, g.Group) && (g.ProtocolType == "consumer" || g.ProtocolType == "") {
 			names = append(names, g.Group)
 			if g.State != "Empty" && g.State != "Dead" && g.State != "" {
 				s.activeSrc[g.Group] = true

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/kmigrate/kmigrate/internal/units"
 )
 
 // Names of the checks, as they appear in reports.
@@ -173,8 +175,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	if r.Throughput != nil {
 		t := r.Throughput
-		fmt.Fprintf(w, "throughput: %s records, %s in %.1fs: %.0f MB/s per side\n",
-			thousands(t.Records), bytesText(t.Bytes), t.Seconds, t.MBPerSecond)
+		fmt.Fprintf(w, "throughput: %s records, %s in %.1fs: %s/s per side\n",
+			units.Count(t.Records), units.Bytes(t.Bytes), t.Seconds, units.Bytes(int64(t.MBPerSecond*1e6)))
 	}
 	for _, c := range r.Failed() {
 		fmt.Fprintf(w, "\n%s: %d of %d %s failed\n", c.Name, c.Failed, c.Checked, c.Unit)
@@ -221,7 +223,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(w, "- Started: %s, took %.1fs\n", r.Started.UTC().Format(time.RFC3339), r.Seconds)
 	if r.Throughput != nil {
 		t := r.Throughput
-		fmt.Fprintf(w, "- Throughput: %s records, %s, %.0f MB/s per side\n", thousands(t.Records), bytesText(t.Bytes), t.MBPerSecond)
+		fmt.Fprintf(w, "- Throughput: %s records, %s, %s/s per side\n", units.Count(t.Records), units.Bytes(t.Bytes), units.Bytes(int64(t.MBPerSecond*1e6)))
 	}
 	fmt.Fprintf(w, "\n| Check | Result | Checked | Failed | Summary |\n|---|---|---|---|---|\n")
 	for _, c := range r.Checks {
@@ -264,43 +266,11 @@ func mdEscape(s string) string {
 	return strings.NewReplacer("|", `\|`, "\n", "<br>").Replace(s)
 }
 
-// thousands formats n with thin separators: 1,234,567.
-func thousands(n int64) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
-
 // count formats n items of unit, in the plural unless there is one:
 // "1 topic", "1,024 records".
 func count[N int | int32 | int64](n N, unit string) string {
 	if n == 1 {
 		return "1 " + unit
 	}
-	return thousands(int64(n)) + " " + unit + "s"
-}
-
-// bytesText formats a size in binary units.
-func bytesText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	return units.Count(int64(n)) + " " + unit + "s"
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/schemas"
+	"github.com/kmigrate/kmigrate/internal/units"
 )
 
 // CheckSchemas is the check that the schema ids in the migrated records resolve
@@ -65,7 +66,7 @@ func (s *session) schemas(ctx context.Context, opts Options) (*Check, error) {
 	// The report lists at most 50 failures; the count stays exact.
 	c.Failed = rep.Failed
 	c.Summary = fmt.Sprintf("%s read on the target, %s in the wire format, %s found, %s known to the source and compared in canonical form",
-		count(rep.Records, "record"), thousands(rep.Framed), count(rep.IDs, "distinct id"), thousands(int64(rep.Checked)))
+		count(rep.Records, "record"), units.Count(rep.Framed), count(rep.IDs, "distinct id"), units.Count(int64(rep.Checked)))
 	if rep.UnknownCount > 0 {
 		c.note("%s unknown to the source registry, not compared (values that only start with a zero byte, or schemas deleted for good): %v", count(rep.UnknownCount, "id"), rep.Unknown)
 	}

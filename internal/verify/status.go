@@ -13,6 +13,7 @@ import (
 
 	"github.com/kmigrate/kmigrate/internal/offsetmap"
 	"github.com/kmigrate/kmigrate/internal/state"
+	"github.com/kmigrate/kmigrate/internal/units"
 )
 
 // Partition states in a status report.
@@ -333,7 +334,7 @@ func (r *StatusReport) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "total: %s, %s, %.1f%% of the baseline copied, lag %s (%s), rate %s, ETA %s",
 		count(t.Partitions, "partition"), t.State, t.DonePercent, count(t.LagRecords, "record"), seconds(t.LagSeconds), rateText(t.Rate, t.SourceRate), etaText(t.ETASeconds, t.Rate))
 	if t.Lost > 0 {
-		fmt.Fprintf(w, ", LOST TO RETENTION: up to %s records", thousands(t.Lost))
+		fmt.Fprintf(w, ", LOST TO RETENTION: up to %s records", units.Count(t.Lost))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w)
@@ -341,7 +342,7 @@ func (r *StatusReport) WriteText(w io.Writer) error {
 	fmt.Fprintln(tw, "TOPIC\tPART\tBASELINE END\tSOURCE END\tCOPIED UP TO\tTARGET END\tLAG\tLAG AGE\tDONE\tRATE/S\tETA\tSTATE\t")
 	for _, p := range r.Partitions {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%s\t%s\t%.1f%%\t%s\t%s\t%s\t\n",
-			p.Topic, p.Partition, baselineText(p), p.SourceEnd, p.CopiedUpTo, p.TargetEnd, thousands(p.LagRecords),
+			p.Topic, p.Partition, baselineText(p), p.SourceEnd, p.CopiedUpTo, p.TargetEnd, units.Count(p.LagRecords),
 			seconds(p.LagSeconds), p.DonePercent, floatText(p.Rate), etaText(p.ETASeconds, p.Rate), p.State)
 	}
 	if err := tw.Flush(); err != nil {
@@ -372,13 +373,13 @@ func (r *StatusReport) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(w, "- Total: %s, %s, **%.1f%%** of the baseline copied, lag %s (%s), rate %s, ETA %s\n",
 		count(t.Partitions, "partition"), t.State, t.DonePercent, count(t.LagRecords, "record"), seconds(t.LagSeconds), rateText(t.Rate, t.SourceRate), etaText(t.ETASeconds, t.Rate))
 	if t.Lost > 0 {
-		fmt.Fprintf(w, "- **Lost to source retention: up to %s records**\n", thousands(t.Lost))
+		fmt.Fprintf(w, "- **Lost to source retention: up to %s records**\n", units.Count(t.Lost))
 	}
 	fmt.Fprintf(w, "\n| Topic | Part | Baseline end | Source end | Copied up to | Target end | Lag | Lag age | Done | Rate/s | ETA | State |\n")
 	fmt.Fprintf(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, p := range r.Partitions {
 		fmt.Fprintf(w, "| %s | %d | %s | %d | %d | %d | %s | %s | %.1f%% | %s | %s | %s |\n",
-			mdEscape(p.Topic), p.Partition, baselineText(p), p.SourceEnd, p.CopiedUpTo, p.TargetEnd, thousands(p.LagRecords),
+			mdEscape(p.Topic), p.Partition, baselineText(p), p.SourceEnd, p.CopiedUpTo, p.TargetEnd, units.Count(p.LagRecords),
 			seconds(p.LagSeconds), p.DonePercent, floatText(p.Rate), etaText(p.ETASeconds, p.Rate), p.State)
 	}
 	var lost []string
@@ -404,7 +405,7 @@ func floatText(f *float64) string {
 	if f == nil {
 		return "-"
 	}
-	return thousands(int64(math.Round(*f)))
+	return units.Count(int64(math.Round(*f)))
 }
 
 func rateText(rate, src *float64) string {

@@ -18,8 +18,9 @@ import (
 	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/kafka"
 	"github.com/kmigrate/kmigrate/internal/offsetmap"
-	"github.com/kmigrate/kmigrate/internal/replicate"
+	"github.com/kmigrate/kmigrate/internal/scope"
 	"github.com/kmigrate/kmigrate/internal/state"
+	"github.com/kmigrate/kmigrate/internal/units"
 )
 
 // Mode says how deeply records are compared.
@@ -242,7 +243,7 @@ func (s *session) load(ctx context.Context, filter *regexp.Regexp) error {
 		return fmt.Errorf("load state of migration %s: %w", v.cfg.Migration, err)
 	}
 	s.st = st
-	details, err := replicate.SourceTopics(ctx, s.src.adm, &v.cfg.Topics)
+	details, err := scope.SourceTopics(ctx, s.src.adm, &v.cfg.Topics)
 	if err != nil {
 		return err
 	}
@@ -251,15 +252,15 @@ func (s *session) load(ctx context.Context, filter *regexp.Regexp) error {
 		if filter != nil && !filter.MatchString(name) {
 			continue
 		}
-		s.topics[name] = &topicInfo{name: name, target: v.cfg.Replication.TargetTopic(name), partitions: int32(len(d.Partitions))}
+		s.topics[name] = &topicInfo{name: name, target: scope.TargetTopic(v.cfg.Replication, name), partitions: int32(len(d.Partitions))}
 		names = append(names, name)
 	}
 	// Topics the state knows that the source no longer has.
 	for tp := range st.Partitions {
-		if _, ok := s.topics[tp.Topic]; ok || !replicate.Selectable(tp.Topic) || !v.cfg.Topics.Match(tp.Topic) || (filter != nil && !filter.MatchString(tp.Topic)) {
+		if _, ok := s.topics[tp.Topic]; ok || !scope.Topic(&v.cfg.Topics, tp.Topic) || (filter != nil && !filter.MatchString(tp.Topic)) {
 			continue
 		}
-		s.topics[tp.Topic] = &topicInfo{name: tp.Topic, target: v.cfg.Replication.TargetTopic(tp.Topic), partitions: -1}
+		s.topics[tp.Topic] = &topicInfo{name: tp.Topic, target: scope.TargetTopic(v.cfg.Replication, tp.Topic), partitions: -1}
 	}
 	sort.Strings(names)
 	if len(names) > 0 {
@@ -413,7 +414,7 @@ func (s *session) plan(ctx context.Context) (*Check, []string, error) {
 	}
 	c.Summary = fmt.Sprintf("%s in %s, %s in the compared range", count(c.Checked, "partition"), count(len(names), "topic"), count(copied, "record"))
 	if lost > 0 {
-		c.Summary += fmt.Sprintf(", up to %s source records lost to retention", thousands(lost))
+		c.Summary += fmt.Sprintf(", up to %s source records lost to retention", units.Count(lost))
 	} else if c.Pass {
 		c.Summary += ", nothing lost to retention"
 	}

@@ -30,6 +30,7 @@ import (
 
 	"github.com/kmigrate/kmigrate/internal/metrics"
 	"github.com/kmigrate/kmigrate/internal/replicate"
+	"github.com/kmigrate/kmigrate/internal/translate"
 )
 
 //go:embed assets
@@ -58,6 +59,8 @@ type Options struct {
 	RateWindow time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Translator answers /api/translate; nil serves no translation (404).
+	Translator *translate.Translator
 }
 
 // Server serves the dashboard and the API.
@@ -111,6 +114,9 @@ func New(o Options) *Server {
 	mux.HandleFunc("/api/groups", s.apiGroups)
 	mux.HandleFunc("/api/verify", s.apiVerify)
 	mux.HandleFunc("/api/events", s.apiEvents)
+	if o.Translator != nil {
+		mux.HandleFunc("/api/translate", s.apiTranslate)
+	}
 	mux.HandleFunc("/-/healthy", s.healthy)
 	mux.HandleFunc("/-/ready", s.ready)
 	if o.Gatherer != nil {

@@ -10,11 +10,13 @@ function int(n) {
   return String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
 }
 
+// bytes prints a size in IEC binary units, as every kmigrate report does
+// (package units): 1 KiB = 1024 B.
 function bytes(n) {
   if (n === null || n === undefined) return "–";
-  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
   let i = 0;
-  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
   return (i === 0 ? String(Math.round(n)) : n.toFixed(1)) + " " + units[i];
 }
 
