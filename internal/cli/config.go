@@ -130,8 +130,10 @@ func (r configCheckResult) text(w io.Writer, errs config.Errors) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	for _, k := range []string{"migration", "source", "target", "topics", "groups", "http"} {
-		fmt.Fprintf(tw, "%s\t%s\n", k, r.Summary[k])
+	for _, k := range []string{"migration", "source", "target", "topics", "groups", "http", "schemas"} {
+		if v, ok := r.Summary[k]; ok {
+			fmt.Fprintf(tw, "%s\t%s\n", k, v)
+		}
 	}
 	for _, c := range r.Connect {
 		if c.OK {
@@ -201,14 +203,34 @@ func summarize(c *config.Config) (map[string]string, []string) {
 	for _, k := range c.InlineSecrets {
 		warnings = append(warnings, k+" is written in the file: anyone who can read it has the credential; use ${ENV_VAR} or "+passwordFileHint(k))
 	}
-	return map[string]string{
+	sum := map[string]string{
 		"migration": c.Migration,
 		"source":    cluster("source", c.Source),
 		"target":    cluster("target", c.Target),
 		"topics":    sel(c.Topics),
 		"groups":    sel(c.Groups),
 		"http":      c.HTTP.Listen,
-	}, warnings
+	}
+	if sc := c.Schemas; sc != nil {
+		reg := func(role string, r config.Registry) string {
+			if r.Topic != "" {
+				return "topic " + r.Topic + " on the " + role + " cluster"
+			}
+			d := r.URL
+			if r.BasicAuth != nil {
+				d += " (basic auth user " + r.BasicAuth.Username + ")"
+				if strings.HasPrefix(r.URL, "http://") {
+					warnings = append(warnings, "schemas."+role+": basic auth over http:// sends the password in clear text")
+				}
+			}
+			if r.TLS != nil && r.TLS.InsecureSkipVerify {
+				warnings = append(warnings, "schemas."+role+".tls.insecure_skip_verify is on: registry certificates are not checked")
+			}
+			return d
+		}
+		sum["schemas"] = reg("source", sc.Source) + " -> " + reg("target", sc.Target) + fmt.Sprintf(", include_deleted %v", sc.IncludeDeleted)
+	}
+	return sum, warnings
 }
 
 func checkConnections(ctx context.Context, c *config.Config) []configCheckConnect {

@@ -38,6 +38,9 @@ and prints PASS or FAIL per check, with details for failures only:
              extra and different keys, with examples
   groups     for each translated consumer-group partition, the next record on the
              source and on the target hash the same and the lags agree
+  schemas    (with a schemas section) every Confluent wire-format schema id in
+             the target's records resolves on the target registry to the same
+             schema as on the source, compared in canonical form
 
 The hash covers key, value, headers and timestamp in a canonical, versioned,
 length-prefixed encoding; a mismatch names what differs.

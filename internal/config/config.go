@@ -37,6 +37,9 @@ type Config struct {
 	HTTP HTTP `yaml:"http"`
 	// Metrics configures optional metric pushing (scraping /metrics needs nothing).
 	Metrics Metrics `yaml:"metrics"`
+	// Schemas, when present, migrates a Confluent-compatible Schema Registry and
+	// lets `kmigrate verify` check the schema ids found in the migrated records.
+	Schemas *Schemas `yaml:"schemas"`
 	// ACLs maps source principals to target principals for `kmigrate acls` and
 	// `kmigrate quotas`.
 	ACLs ACLs `yaml:"acls"`
@@ -234,6 +237,47 @@ type DogStatsD struct {
 	Interval Duration `yaml:"interval"`
 	// Tags are added to every metric, as key:value.
 	Tags []string `yaml:"tags"`
+}
+
+// Schemas configures the migration of a Confluent-compatible Schema Registry.
+type Schemas struct {
+	// Source is the registry schemas are read from. Required.
+	Source Registry `yaml:"source"`
+	// Target is the registry schemas are written to, in IMPORT mode so that
+	// schema ids and versions are kept. Required.
+	Target Registry `yaml:"target"`
+	// IncludeDeleted copies soft-deleted versions too (registered, then
+	// soft-deleted again on the target). Default false: they are left out.
+	IncludeDeleted bool `yaml:"include_deleted"`
+	// RequestTimeout bounds one REST request. Default 30s.
+	RequestTimeout Duration `yaml:"request_timeout"`
+}
+
+// Registry is how to reach one Schema Registry: its REST API, or, for reading
+// only, the topic that stores its schemas on the migration's Kafka cluster.
+type Registry struct {
+	// URL is the base URL of the REST API, for example http://registry:8081 or
+	// https://registry.example/apis/ccompat/v7. Exclusive with Topic.
+	URL string `yaml:"url"`
+	// Topic names the registry's storage topic (Confluent's _schemas) on this
+	// side's Kafka cluster; kmigrate reads its schema records instead of the REST
+	// API. Enough for `plan` and `verify`; `sync` needs URL. Exclusive with URL.
+	Topic string `yaml:"topic"`
+	// BasicAuth, when present, authenticates every request.
+	BasicAuth *BasicAuth `yaml:"basic_auth"`
+	// TLS configures https URLs; default the system roots.
+	TLS *TLS `yaml:"tls"`
+}
+
+// BasicAuth is HTTP basic authentication.
+type BasicAuth struct {
+	// Username is required.
+	Username string `yaml:"username"`
+	// Password may be ${ENV_VAR}. Exclusive with PasswordFile.
+	Password Secret `yaml:"password"`
+	// PasswordFile is a file whose content (trailing newline trimmed) is the
+	// password.
+	PasswordFile string `yaml:"password_file"`
 }
 
 // ACLs says how a source principal is named on the target, for the ACLs and

@@ -65,6 +65,11 @@ func TestBadFiles(t *testing.T) {
 9:5: target.tls.ca_file: cannot read /nonexistent/ca.pem: no such file or directory
 10:5: target.tls.cert_file: cannot read /nonexistent/cert.pem: no such file or directory
 11:3: target.sasl.oauth: OAUTHBEARER needs oauth.token_file or oauth.token_command`,
+		"schemas.bad.yaml": `
+8:5: schemas.source.url: "ftp://registry:8081" is not an http:// or https:// URL
+9:5: schemas.source.basic_auth.username: required for basic_auth
+13:5: schemas.target.topic: set url or topic, not both
+14:3: schemas.include_deletd: unknown key (did you mean "include_deleted"?)`,
 		// The flow sequence opens on line 3; the library says line 2.
 		"syntax.bad.yaml": `
 3:1: invalid YAML: did not find expected ',' or ']'`,
@@ -146,6 +151,10 @@ func TestGoodFile(t *testing.T) {
 		{"group sync on by default", c.GroupSync.GroupSyncEnabled(), true},
 		{"group interval", c.GroupSync.Interval.Duration, 2 * time.Second},
 		{"listen", c.HTTP.Listen, "0.0.0.0:9090"},
+		{"schemas source url", c.Schemas.Source.URL, "https://registry.aws.example:8081"},
+		{"schemas password default", c.Schemas.Source.BasicAuth.Password.Reveal(), "fallback-pw"},
+		{"schemas deleted", c.Schemas.IncludeDeleted, true},
+		{"schemas timeout default", c.Schemas.RequestTimeout.Duration, DefaultSchemasRequestTimeout},
 		{"principal table", first(c.ACLs.MapPrincipal("User:alice")), "User:alice-gcp"},
 		{"principal rewrite", first(c.ACLs.MapPrincipal("User:arn:aws:iam::123456789012:role/orders-app")), "User:orders-app"},
 		{"principal kept", first(c.ACLs.MapPrincipal("User:carol")), "User:carol"},

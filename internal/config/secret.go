@@ -53,10 +53,20 @@ func (s *Secret) UnmarshalText(b []byte) error {
 // ResolvePassword returns the SASL password, from Password or read from PasswordFile
 // (one trailing newline trimmed).
 func (s *SASL) ResolvePassword() (Secret, error) {
-	if s.PasswordFile == "" {
-		return s.Password, nil
+	return resolvePassword(s.Password, s.PasswordFile)
+}
+
+// ResolvePassword returns the basic-auth password, from Password or read from
+// PasswordFile (one trailing newline trimmed).
+func (b *BasicAuth) ResolvePassword() (Secret, error) {
+	return resolvePassword(b.Password, b.PasswordFile)
+}
+
+func resolvePassword(password Secret, file string) (Secret, error) {
+	if file == "" {
+		return password, nil
 	}
-	b, err := os.ReadFile(s.PasswordFile)
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return Secret{}, fmt.Errorf("read password file: %w", err)
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"regexp/syntax"
@@ -31,6 +32,7 @@ const (
 	DefaultOAuthRefreshBefore     = time.Minute
 	DefaultOAuthRefreshInterval   = 5 * time.Minute
 	DefaultDogStatsDInterval      = 10 * time.Second
+	DefaultSchemasRequestTimeout  = 30 * time.Second
 )
 
 // migrationID is what a migration id may contain: it becomes part of topic and
@@ -96,6 +98,9 @@ func (c *Config) applyDefaults() {
 		c.HTTP.ReadyMaxLag = DefaultReadyMaxLag
 	}
 	setDur(&c.Metrics.DogStatsD.Interval, DefaultDogStatsDInterval)
+	if c.Schemas != nil {
+		setDur(&c.Schemas.RequestTimeout, DefaultSchemasRequestTimeout)
+	}
 }
 
 func setDur(d *Duration, def time.Duration) {
@@ -162,6 +167,54 @@ func (c *Config) validate(p *parser) {
 	if a := c.Metrics.DogStatsD.Address; a != "" {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			p.errorAt("metrics.dogstatsd.address", "%q is not host:port", a)
+		}
+	}
+	if s := c.Schemas; s != nil {
+		s.Source.validate(p, "schemas.source")
+		s.Target.validate(p, "schemas.target")
+	}
+}
+
+func (r *Registry) validate(p *parser, key string) {
+	switch {
+	case r.URL == "" && r.Topic == "":
+		p.errorAt(key+".url", "required: the registry's base URL (or topic: its storage topic, for plan and verify only)")
+	case r.URL != "" && r.Topic != "":
+		p.errorAt(key+".topic", "set url or topic, not both")
+	case r.URL != "":
+		u, err := url.Parse(r.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.errorAt(key+".url", "%q is not an http:// or https:// URL", r.URL)
+		} else if u.User != nil {
+			p.errorAt(key+".url", "credentials do not belong in the URL: use basic_auth")
+		}
+	}
+	if r.Topic != "" && (r.BasicAuth != nil || r.TLS != nil) {
+		p.errorAt(key, "basic_auth and tls apply to url, not to topic (the topic is read with this side's Kafka settings)")
+	}
+	if t := r.TLS; t != nil {
+		k := key + ".tls"
+		for _, f := range []struct{ name, path string }{{"ca_file", t.CAFile}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
+			if f.path != "" {
+				checkReadable(p, k+"."+f.name, f.path)
+			}
+		}
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			p.errorAt(k, "cert_file and key_file go together: set both for mutual TLS, or neither")
+		}
+	}
+	if a := r.BasicAuth; a != nil {
+		k := key + ".basic_auth"
+		if a.Username == "" {
+			p.errorAt(k+".username", "required for basic_auth")
+		}
+		switch {
+		case a.Password.IsSet() && a.PasswordFile != "":
+			p.errorAt(k+".password_file", "set password or password_file, not both")
+		case !a.Password.IsSet() && a.PasswordFile == "":
+			p.errorAt(k+".password", "required for basic_auth (or password_file)")
+		case a.PasswordFile != "":
+			checkReadable(p, k+".password_file", a.PasswordFile)
 		}
 	}
 }

@@ -488,6 +488,13 @@ func (v *Verifier) Verify(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	rep.Checks = append(rep.Checks, groups)
+	if v.cfg.Schemas != nil {
+		c, err := s.schemas(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		rep.Checks = append(rep.Checks, c)
+	}
 
 	rep.settle()
 	rep.Seconds = v.now().Sub(start).Seconds()
