@@ -71,6 +71,12 @@ func MakePlan(ctx context.Context, o PlanOptions) (*Plan, error) {
 	for _, g := range src.Unavailable {
 		p.plan.Unavailable = append(p.plan.Unavailable, Gap{What: "source: " + g.What, Request: g.Request, Reason: g.Reason})
 	}
+	if src.ClusterID != "" && src.ClusterID == tgtID {
+		// Every copied record would be appended to the topic it came from.
+		p.add(Finding{Severity: SeverityBlocker, Code: CodeSameCluster,
+			Message: fmt.Sprintf("source and target are the same cluster (cluster id %s): the copy would write into the topics it reads", tgtID),
+			Fix:     "point target.bootstrap_servers at the cluster you migrate to"})
+	}
 	if qs, err := quotas.Describe(ctx, o.Source); err != nil {
 		p.gap("source: client quotas", "DescribeClientQuotas", err)
 	} else if len(qs) > 0 {

@@ -369,3 +369,19 @@ func TestPlanListsClientQuotas(t *testing.T) {
 		t.Errorf("text plan lacks the client quota:\n%s", text.String())
 	}
 }
+
+// TestPlanSameCluster plans a migration whose target is its source: a blocker.
+func TestPlanSameCluster(t *testing.T) {
+	t.Parallel()
+	src := singleSrc(t)
+	topic := kafkatest.UniqueName(t, "self")
+	createTopics(t, admin(t, src), topicSpec{name: topic, partitions: 1, rf: -1})
+	plan := makePlan(t, migrationConfig(t, src, src, []string{topic}, nil), inventory.DefaultAssumedRate)
+	var found bool
+	for _, f := range plan.Findings {
+		found = found || (f.Code == inventory.CodeSameCluster && f.Severity == inventory.SeverityBlocker)
+	}
+	if !found || plan.Summary.Ready {
+		t.Errorf("same cluster as source and target: findings %+v, ready %v", plan.Findings, plan.Summary.Ready)
+	}
+}

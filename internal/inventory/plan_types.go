@@ -21,6 +21,8 @@ const (
 	// CodePartitionCount: a target topic exists with a partition count that
 	// differs from the source's, and kmigrate did not create it.
 	CodePartitionCount = "partition-count-differs"
+	// CodeSameCluster: source and target have the same cluster id.
+	CodeSameCluster = "same-cluster"
 	// CodeForeignData: a target partition holds records and kmigrate's state
 	// has nothing for it.
 	CodeForeignData = "foreign-data"
