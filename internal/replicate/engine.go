@@ -889,17 +889,25 @@ func (e *Engine) checkpoint(ctx context.Context) error {
 
 // discoveryLoop picks up new topics, partition increases and config changes.
 func (e *Engine) discoveryLoop(ctx context.Context, st *state.State) {
-	t := time.NewTicker(e.cfg.Replication.DiscoveryInterval.Duration)
+	every(ctx, e.cfg.Replication.DiscoveryInterval.Duration, func(ctx context.Context) {
+		if err := e.discover(ctx, st); err != nil && ctx.Err() == nil {
+			e.log.Warn("topic discovery failed; retrying at the next interval", "err", err)
+			e.metrics.countError("discovery")
+		}
+	})
+}
+
+// every calls f every interval until ctx is done; the engine's background
+// loops are all of this shape.
+func every(ctx context.Context, interval time.Duration, f func(context.Context)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := e.discover(ctx, st); err != nil && ctx.Err() == nil {
-				e.log.Warn("topic discovery failed; retrying at the next interval", "err", err)
-				e.metrics.countError("discovery")
-			}
+			f(ctx)
 		}
 	}
 }

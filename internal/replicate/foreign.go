@@ -24,18 +24,11 @@ const foreignCheckEvery = 5 * time.Second
 // append, found within seconds rather than at the next record copied, and the
 // partition stops with the offsets and the producer ids that wrote them.
 func (e *Engine) foreignLoop(ctx context.Context) {
-	t := time.NewTicker(foreignCheckEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, foreignCheckEvery, func(ctx context.Context) {
 		if err := e.checkForeign(ctx); err != nil && ctx.Err() == nil {
 			e.log.Debug("looking for foreign appends on the target failed", "err", err)
 		}
-	}
+	})
 }
 
 // quiet is a partition's position when nothing was in flight.

@@ -23,18 +23,11 @@ const idleAfter = 3 * time.Second
 // the loop fetches at the position itself and advances the map over the offsets
 // that hold no committed record.
 func (e *Engine) idleLoop(ctx context.Context) {
-	t := time.NewTicker(idleAfter)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, idleAfter, func(ctx context.Context) {
 		if err := e.probeIdle(ctx); err != nil && ctx.Err() == nil {
 			e.log.Debug("probing idle partitions failed", "err", err)
 		}
-	}
+	})
 }
 
 func (e *Engine) probeIdle(ctx context.Context) error {
