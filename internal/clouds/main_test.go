@@ -1,0 +1,105 @@
+package clouds_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kmigrate/kmigrate/internal/clouds"
+	"github.com/kmigrate/kmigrate/internal/kafkatest"
+)
+
+// The package's tests share one instance of single-node clusters (started on
+// first use, stopped when the tests end); each test clears the faults it set.
+var shared struct {
+	once sync.Once
+	c    *clouds.Clouds
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.c != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		if err := shared.c.Down(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "clouds: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+		cancel()
+	}
+	os.Exit(code)
+}
+
+// needJVM skips under -short and fails, saying why, where namespaces cannot be made.
+func needJVM(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts Kafka clusters in network namespaces; skipped with -short")
+	}
+	if err := clouds.CheckNamespaces(); err != nil {
+		t.Fatalf("the two-clouds suite cannot run here and does not pretend to: %v", err)
+	}
+}
+
+func root() string {
+	if d := os.Getenv(kafkatest.EnvTestClusters); d != "" {
+		return d
+	}
+	return kafkatest.DefaultRoot()
+}
+
+// sharedClouds returns the package's instance, with every fault cleared when the
+// test ends.
+func sharedClouds(t *testing.T) *clouds.Clouds {
+	t.Helper()
+	needJVM(t)
+	shared.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		shared.c, shared.err = clouds.Up(ctx, clouds.Options{
+			Name: "clouds-" + strconv.Itoa(os.Getpid()), Root: root(), Owner: os.Getpid(),
+		})
+	})
+	if shared.err != nil {
+		t.Fatalf("start the two clouds: %v", shared.err)
+	}
+	c := shared.c
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := errors.Join(c.Clear(ctx, clouds.AWS), c.Clear(ctx, clouds.GCP)); err != nil {
+			t.Errorf("clear faults: %v", err)
+		}
+	})
+	return c
+}
+
+// ownClouds starts an instance for one test (for topologies or faults that the
+// shared one must not see) and stops it when the test ends.
+func ownClouds(t *testing.T, name string, src, tgt kafkatest.Options) *clouds.Clouds {
+	t.Helper()
+	needJVM(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := clouds.Up(ctx, clouds.Options{
+		Name: name + "-" + strconv.Itoa(os.Getpid()), Root: root(), Owner: os.Getpid(), Source: src, Target: tgt,
+	})
+	if err != nil {
+		t.Fatalf("start the two clouds: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := c.Down(ctx); err != nil {
+			t.Errorf("stop the two clouds: %v", err)
+		}
+	})
+	return c
+}
