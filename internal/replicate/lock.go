@@ -193,14 +193,32 @@ func (l *writerLock) checkAlone(ctx context.Context) error {
 	}
 	for _, o := range others {
 		if !o.Started.After(l.info.Started) {
-			return fmt.Errorf("another kmigrate run of this migration is alive (%s, group %s on the source): two processes must never write the same partitions; stop it first", o, l.group)
+			return otherWriterError{fmt.Sprintf("another kmigrate run of this migration is alive (%s, group %s on the source): two processes must never write the same partitions; stop it first", o, l.group)}
 		}
 	}
 	return nil
 }
 
-// keep heartbeats until ctx is done; it returns ErrLockLost if the membership is
-// lost or an older process turns out to hold the group.
+// errOtherWriter means another live process holds the writer group.
+var errOtherWriter = errors.New("another kmigrate run of this migration holds the writer group")
+
+// otherWriterError is errOtherWriter with the refusal a user reads.
+type otherWriterError struct{ msg string }
+
+func (e otherWriterError) Error() string { return e.msg }
+func (e otherWriterError) Unwrap() error { return errOtherWriter }
+
+// keep heartbeats until ctx is done; it returns ErrLockLost once another process
+// holds the group, or when the coordinator refuses the heartbeats for a reason
+// that does not heal.
+//
+// A lost membership alone is not a lost lock: when the coordinator moves (its
+// broker restarts) or the link to the source drops for longer than lockSession,
+// the coordinator forgets this member although no other process exists. Then the
+// group is described: with no other member, this process joins again and goes on;
+// with one, it stops. Network errors and retriable coordinator errors (the
+// coordinator loading, moving or unreachable) are retried for as long as they
+// last, since only an answer from the coordinator can say the lock was taken.
 func (l *writerLock) keep(ctx context.Context) error {
 	t := time.NewTicker(lockHeartbeat)
 	defer t.Stop()
@@ -217,10 +235,13 @@ func (l *writerLock) keep(ctx context.Context) error {
 		if err == nil {
 			err = kerr.ErrorForCode(resp.ErrorCode)
 		}
+		var kafkaErr *kerr.Error
 		switch {
 		case err == nil:
 			lastOK = time.Now()
 			continue
+		case ctx.Err() != nil:
+			return nil
 		case errors.Is(err, kerr.RebalanceInProgress):
 			// Someone joined: rejoin, and give way if they are older (they are
 			// not, unless this process was paused for a long time).
@@ -231,13 +252,42 @@ func (l *writerLock) keep(ctx context.Context) error {
 				lastOK = time.Now()
 				continue
 			}
-		case ctx.Err() != nil:
-			return nil
-		case !errors.Is(err, kerr.UnknownMemberID) && !errors.Is(err, kerr.IllegalGeneration) && time.Since(lastOK) < lockSession/2:
-			continue // a transient error: the session has not expired
+			if !errors.Is(err, errOtherWriter) {
+				continue // the join failed on a transient error: heartbeat again
+			}
+		case errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.IllegalGeneration):
+			err = l.rejoin(ctx)
+			if err == nil {
+				lastOK = time.Now()
+				continue
+			}
+			if !errors.Is(err, errOtherWriter) {
+				continue
+			}
+		case !errors.As(err, &kafkaErr) || kerr.IsRetriable(err):
+			continue // the network or a moving coordinator: retry while it lasts
+		case time.Since(lastOK) < lockSession/2:
+			continue
 		}
 		return fmt.Errorf("%w (group %s): %v", ErrLockLost, l.group, err)
 	}
+}
+
+// rejoin joins the group again with a new member id after the coordinator forgot
+// this member, unless another process is a member now.
+func (l *writerLock) rejoin(ctx context.Context) error {
+	others, err := l.members(ctx)
+	if err != nil {
+		return err
+	}
+	if len(others) > 0 {
+		return fmt.Errorf("%w (%s)", errOtherWriter, others[0])
+	}
+	l.memberID, l.generation = "", 0
+	if err := l.join(ctx); err != nil {
+		return err
+	}
+	return l.checkAlone(ctx)
 }
 
 // release leaves the group so that the next process need not wait.
