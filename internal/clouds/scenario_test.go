@@ -1,0 +1,374 @@
+package clouds_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kmigrate/kmigrate/internal/clouds"
+	"github.com/kmigrate/kmigrate/internal/kafkatest"
+)
+
+// load is the witnesses' traffic of one scenario: VerifiableProducer writing the
+// topic inside the source cloud, and a VerifiableConsumer group reading part of it
+// there and committing.
+type load struct {
+	topic    string
+	group    string
+	total    int
+	producer *clouds.Producer
+	consumer *clouds.Consumer
+	began    time.Time
+}
+
+// startLoad creates topic on the source and starts the producer at rate records
+// per second for total records, and a consumer group that reads half of them.
+func startLoad(t *testing.T, c *clouds.Clouds, partitions int32, rate, total int) *load {
+	t.Helper()
+	l := &load{topic: kafkatest.UniqueName(t, "t"), group: kafkatest.UniqueName(t, "g"), total: total, began: time.Now()}
+	kafkatest.CreateTopic(t, c.Source, l.topic, partitions, nil)
+	ctx := context.Background()
+	var err error
+	if l.producer, err = clouds.StartProducer(ctx, c.Source, l.topic, rate, total); err != nil {
+		t.Fatal(err)
+	}
+	if l.consumer, err = clouds.StartConsumer(ctx, c.Source, l.topic, l.group, total/2); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// outcome is what a scenario measured.
+type outcome struct {
+	recovered time.Duration // from the last fault lifted to zero lag
+	cmp       clouds.Comparison
+}
+
+// finish waits for the load to end and kmigrate to reach zero lag after the last
+// fault was lifted at healed, then checks everything the issue asks: every acked
+// record on the target exactly once and in order, the target equal to the source,
+// the group's positions exact, and kmigrate's report (status, metrics) true.
+func finish(t *testing.T, c *clouds.Clouds, r *run, l *load, healed time.Time, recoverBound time.Duration) outcome {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := l.producer.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	acks, sendErrs, err := l.producer.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed, err := l.consumer.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o outcome
+	kafkatest.Eventually(t, recoverBound, func() error {
+		r.alive(t)
+		return caughtUp(c, l.topic)
+	})
+	o.recovered = time.Since(healed)
+	r.alive(t)
+
+	src := kafkatest.ReadAll(t, c.Source, l.topic)
+	tgt := kafkatest.ReadAll(t, c.Target, l.topic)
+	o.cmp = clouds.Compare(acks, src, tgt)
+	t.Logf("ledger: %s; producer send errors %d", o.cmp, len(sendErrs))
+	if !o.cmp.OK() {
+		t.Errorf("the target is not an exact copy: %s", o.cmp)
+	}
+	if o.cmp.Acked < l.total*9/10 {
+		t.Errorf("the source acknowledged %d of %d records: the load did not run", o.cmp.Acked, l.total)
+	}
+
+	// Group positions: the witness's last commits, checked against the source, then
+	// their exact translation on the target.
+	srcAdm, tgtAdm := c.Source.Admin(t), c.Target.Admin(t)
+	got, err := srcAdm.FetchOffsets(ctx, l.group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, off := range committed {
+		if o, ok := got.Lookup(l.topic, p); !ok || o.At != off {
+			t.Errorf("group %s %s[%d]: the consumer says it committed %d, the source holds %v", l.group, l.topic, p, off, o.At)
+		}
+	}
+	kafkatest.Eventually(t, 30*time.Second, func() error {
+		r.alive(t)
+		tg, err := tgtAdm.FetchOffsets(ctx, l.group)
+		if err != nil {
+			return err
+		}
+		for p, off := range committed {
+			want, ok := clouds.TargetPosition(src[p], tgt[p], off)
+			if !ok {
+				return fmt.Errorf("%s[%d]: no target position for source %d", l.topic, p, off)
+			}
+			if o, ok := tg.Lookup(l.topic, p); !ok || o.At != want {
+				return fmt.Errorf("group %s %s[%d]: target committed %v, want %d (source %d)", l.group, l.topic, p, o.At, want, off)
+			}
+		}
+		return nil
+	})
+
+	// What kmigrate reports.
+	kafkatest.Eventually(t, 15*time.Second, func() error {
+		s, err := r.status()
+		if err != nil {
+			return err
+		}
+		switch {
+		case s.Phase != "caught-up":
+			return fmt.Errorf("phase %s", s.Phase)
+		case s.Overview.LagRecords != 0:
+			return fmt.Errorf("lag %d", s.Overview.LagRecords)
+		case s.Overview.FailedPartitions != 0 || len(s.Errors) != 0:
+			return fmt.Errorf("failed partitions %d, errors %s", s.Overview.FailedPartitions, s.Errors)
+		case s.Overview.LostRecords != 0:
+			return fmt.Errorf("lost records %d", s.Overview.LostRecords)
+		case s.Overview.CopiedRecords != int64(o.cmp.Target):
+			return fmt.Errorf("reports %d records copied, the target holds %d", s.Overview.CopiedRecords, o.cmp.Target)
+		}
+		return nil
+	})
+	return o
+}
+
+// events returns kmigrate's events as lines, oldest first.
+func events(t *testing.T, r *run) string {
+	t.Helper()
+	s, err := r.status()
+	if err != nil {
+		return fmt.Sprintf("(no status: %v)", err)
+	}
+	var b strings.Builder
+	for i := len(s.Events) - 1; i >= 0; i-- {
+		fmt.Fprintf(&b, "  %s %s\n", s.Events[i].Level, s.Events[i].Message)
+	}
+	return b.String()
+}
+
+// metricAtLeast fails unless a metric of kmigrate reached min.
+func metricAtLeast(t *testing.T, r *run, name string, min float64) float64 {
+	t.Helper()
+	v, err := r.metric(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v < min {
+		t.Errorf("%s = %v, want at least %v: the fault is not visible in kmigrate's metrics", name, v, min)
+	}
+	return v
+}
+
+// waitCopying waits until kmigrate has copied some of the topic, so that faults
+// land mid-copy.
+func waitCopying(t *testing.T, c *clouds.Clouds, r *run, topic string, n int64) {
+	t.Helper()
+	kafkatest.Eventually(t, 90*time.Second, func() error {
+		r.alive(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ends, err := endOffsets(ctx, c.Target, topic)
+		if err != nil {
+			return err
+		}
+		var sum int64
+		for _, e := range ends {
+			sum += e
+		}
+		if sum < n {
+			return fmt.Errorf("%d records on the target, waiting for %d", sum, n)
+		}
+		return nil
+	})
+}
+
+// TestLossyLink runs a copy under sustained load across a link with 30 ms ± 5 ms
+// of latency each way, a bandwidth cap and connections reset at random, then lifts
+// the faults and measures the time to zero lag.
+func TestLossyLink(t *testing.T) {
+	c := sharedClouds(t)
+	ctx := context.Background()
+	l := startLoad(t, c, 4, 2000, 60000)
+	r := startRun(t, c, kafkatest.UniqueName(t, "m"), []string{l.topic}, "")
+	waitCopying(t, c, r, l.topic, 1000)
+	for _, cloud := range []string{clouds.AWS, clouds.GCP} {
+		for _, f := range [][]string{
+			{"latency", cloud, "30ms", "5ms"},
+			{"bandwidth", cloud, "4mbit"},
+			{"resets", cloud, "0.3", "2s"},
+		} {
+			if err := c.Apply(ctx, f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Logf("faults: %v", c.Describe())
+	kafkatest.Eventually(t, 2*time.Minute, func() error {
+		r.alive(t)
+		select {
+		case <-l.producer.Done():
+			return nil
+		default:
+			return fmt.Errorf("load still running: %d acked", l.producer.Acked())
+		}
+	})
+	if err := caughtUp(c, l.topic); err == nil {
+		t.Log("kmigrate kept up with the load under the faults")
+	}
+	for _, cloud := range []string{clouds.AWS, clouds.GCP} {
+		if err := c.Clear(ctx, cloud); err != nil {
+			t.Fatal(err)
+		}
+	}
+	healed := time.Now()
+	o := finish(t, c, r, l, healed, 2*time.Minute)
+	disc := metricAtLeast(t, r, "kmigrate_kafka_disconnects_total", 1)
+	t.Logf("recovered to zero lag %.1fs after the faults were lifted; %v disconnects seen by kmigrate; events:\n%s",
+		o.recovered.Seconds(), disc, events(t, r))
+	r.stop(t)
+}
+
+// TestLinkCut cuts the source's link for 30 s in the middle of a copy under load,
+// heals it, then cuts the target's link for 45 s, longer than every timeout kmigrate
+// has (request timeouts, the client's 30 s retry timeout, the writer lock's
+// session), and heals it. kmigrate must ride both out without operator action.
+func TestLinkCut(t *testing.T) {
+	c := sharedClouds(t)
+	ctx := context.Background()
+	l := startLoad(t, c, 4, 1000, 100000)
+	r := startRun(t, c, kafkatest.UniqueName(t, "m"), []string{l.topic}, "")
+	waitCopying(t, c, r, l.topic, 2000)
+
+	var recovered []string
+	for _, cut := range []struct {
+		cloud string
+		for_  time.Duration
+	}{{clouds.AWS, 30 * time.Second}, {clouds.GCP, 45 * time.Second}} {
+		if err := c.Cut(ctx, cut.cloud); err != nil {
+			t.Fatal(err)
+		}
+		cutAt := time.Now()
+		// The cut is real: the cut cloud's brokers cannot be reached from here.
+		cl, _ := c.Cluster(cut.cloud)
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		_, err := endOffsets(cctx, cl, l.topic)
+		cancel()
+		if err == nil {
+			t.Fatalf("cloud %s answered across a cut link", cut.cloud)
+		}
+		kafkatest.Eventually(t, cut.for_+10*time.Second, func() error {
+			if time.Since(cutAt) < cut.for_ {
+				return fmt.Errorf("link %s cut for %s", cut.cloud, time.Since(cutAt).Round(time.Second))
+			}
+			return nil
+		})
+		r.alive(t)
+		if err := c.Heal(ctx, cut.cloud); err != nil {
+			t.Fatal(err)
+		}
+		healed := time.Now()
+		var before map[int32]int64
+		// Recovery: the target catches up with a source that kept growing; measured
+		// to the source's end as it stood at the heal.
+		kafkatest.Eventually(t, 2*time.Minute, func() error {
+			r.alive(t)
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if before == nil {
+				var err error
+				if before, err = endOffsets(cctx, c.Source, l.topic); err != nil {
+					return err
+				}
+			}
+			now, err := endOffsets(cctx, c.Target, l.topic)
+			if err != nil {
+				return err
+			}
+			for p, e := range before {
+				if now[p] < e {
+					return fmt.Errorf("%s[%d] at %d of %d", l.topic, p, now[p], e)
+				}
+			}
+			return nil
+		})
+		took := time.Since(healed)
+		recovered = append(recovered, fmt.Sprintf("%s cut %s: %.1fs", cut.cloud, cut.for_, took.Seconds()))
+	}
+	o := finish(t, c, r, l, time.Now(), 2*time.Minute)
+	t.Logf("time to recover after each heal (to the source end at the heal): %s; final drain %.1fs; events:\n%s",
+		strings.Join(recovered, ", "), o.recovered.Seconds(), events(t, r))
+	r.stop(t)
+}
+
+// TestTargetBrokerKilled kills the target's broker, the leader of every busy
+// partition there, with SIGKILL under load, and starts it again.
+func TestTargetBrokerKilled(t *testing.T) {
+	c := sharedClouds(t)
+	ctx := context.Background()
+	l := startLoad(t, c, 4, 2000, 60000)
+	r := startRun(t, c, kafkatest.UniqueName(t, "m"), []string{l.topic}, "")
+	waitCopying(t, c, r, l.topic, 5000)
+	id := c.Target.Brokers()[0].ID
+	if err := c.Target.KillBroker(id); err != nil {
+		t.Fatal(err)
+	}
+	down := time.Now()
+	// Down for longer than a produce request's timeout.
+	kafkatest.Eventually(t, time.Minute, func() error {
+		if time.Since(down) < 15*time.Second {
+			return fmt.Errorf("target broker %d down", id)
+		}
+		return nil
+	})
+	if err := c.Target.StartBroker(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	o := finish(t, c, r, l, back, 2*time.Minute)
+	t.Logf("target broker down %.1fs; zero lag %.1fs after it was back; events:\n%s",
+		back.Sub(down).Seconds(), o.recovered.Seconds(), events(t, r))
+	r.stop(t)
+}
+
+// TestSourceBrokersKilledInTurn is the rolling failure a new user met: a 3+3
+// source, each broker killed with SIGKILL and started again in turn under 3,000
+// records/s. The broker that coordinates kmigrate's writer-lock group goes down
+// with one of them; kmigrate used to exit with "lost the migration's
+// single-writer lock ... UNKNOWN_MEMBER_ID" although no other instance existed.
+func TestSourceBrokersKilledInTurn(t *testing.T) {
+	c := ownClouds(t, "roll", kafkatest.Options{Topology: kafkatest.TopologySeed}, kafkatest.Options{})
+	ctx := context.Background()
+	l := startLoad(t, c, 6, 3000, 120000)
+	r := startRun(t, c, kafkatest.UniqueName(t, "m"), []string{l.topic}, "")
+	waitCopying(t, c, r, l.topic, 5000)
+	var figures []string
+	for _, b := range c.Source.Brokers() {
+		if err := c.Source.KillBroker(b.ID); err != nil {
+			t.Fatal(err)
+		}
+		killed := time.Now()
+		// Down past the brokers' session timeout, so leaders and the coordinator
+		// move.
+		kafkatest.Eventually(t, time.Minute, func() error {
+			r.alive(t)
+			if time.Since(killed) < 12*time.Second {
+				return fmt.Errorf("source broker %d down", b.ID)
+			}
+			return nil
+		})
+		if err := c.Source.StartBroker(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		back := time.Now()
+		r.alive(t)
+		figures = append(figures, fmt.Sprintf("broker %d down %.1fs", b.ID, back.Sub(killed).Seconds()))
+	}
+	o := finish(t, c, r, l, time.Now(), 3*time.Minute)
+	t.Logf("%s; zero lag %.1fs after the last restart; events:\n%s", strings.Join(figures, ", "), o.recovered.Seconds(), events(t, r))
+	r.stop(t)
+}
