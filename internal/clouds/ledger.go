@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -127,14 +129,42 @@ type Producer struct {
 	errors []string
 }
 
+// ProducerOptions shape the witness producer's load.
+type ProducerOptions struct {
+	// Rate is records per second; Max the records in all (-1: until Stop).
+	Rate, Max int
+	// ValuePrefix, a number, makes the values "PREFIX.N" instead of "N", so that
+	// two producers on one topic write distinct values.
+	ValuePrefix string
+	// Props are producer settings ("metadata.max.age.ms=1000") added to its
+	// defaults.
+	Props []string
+}
+
 // StartProducer starts VerifiableProducer on cl's PLAINTEXT listener (inside the
-// cloud, so it keeps writing while the link is cut) at rate records per second,
-// max records in all (-1: until Stop).
-func StartProducer(ctx context.Context, cl *kafkatest.Cluster, topic string, rate, max int) (*Producer, error) {
+// cloud, so it keeps writing while the link is cut), acks=all.
+func StartProducer(ctx context.Context, cl *kafkatest.Cluster, topic string, o ProducerOptions) (*Producer, error) {
 	p := &Producer{topic: topic}
-	w, err := startWitness(ctx, cl, classVerifiableProducer, p.onEvent,
-		"--bootstrap-server", cl.Bootstrap[0], "--topic", topic, "--acks", "-1",
-		"--throughput", strconv.Itoa(rate), "--max-messages", strconv.Itoa(max))
+	args := []string{"--bootstrap-server", cl.Bootstrap[0], "--topic", topic, "--acks", "-1",
+		"--throughput", strconv.Itoa(o.Rate), "--max-messages", strconv.Itoa(o.Max)}
+	if o.ValuePrefix != "" {
+		args = append(args, "--value-prefix", o.ValuePrefix)
+	}
+	if props := o.Props; len(props) > 0 {
+		f, err := os.CreateTemp(cl.Dir, "producer-*.properties")
+		if err != nil {
+			return nil, fmt.Errorf("write producer settings: %w", err)
+		}
+		_, err = f.WriteString(strings.Join(props, "\n") + "\n")
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("write producer settings: %w", err)
+		}
+		args = append(args, "--producer.config", f.Name())
+	}
+	w, err := startWitness(ctx, cl, classVerifiableProducer, p.onEvent, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -15,15 +16,21 @@ import (
 )
 
 // The package's tests share one instance of single-node clusters (started on
-// first use, stopped when the tests end); each test clears the faults it set.
+// first use, stopped when the tests end). They take turns on it (mu), since each
+// sets faults on the whole link, and clear their faults when they end; tests with
+// an instance of their own run beside them.
 var shared struct {
 	once sync.Once
+	mu   sync.Mutex
 	c    *clouds.Clouds
 	err  error
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if build.path != "" {
+		_ = os.RemoveAll(filepath.Dir(build.path))
+	}
 	if shared.c != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		if err := shared.c.Down(ctx); err != nil {
@@ -55,11 +62,15 @@ func root() string {
 	return kafkatest.DefaultRoot()
 }
 
-// sharedClouds returns the package's instance, with every fault cleared when the
-// test ends.
+// sharedClouds returns the package's instance for the test's use alone, with every
+// fault cleared when the test ends. The test runs in parallel with the tests
+// that have an instance of their own.
 func sharedClouds(t *testing.T) *clouds.Clouds {
 	t.Helper()
 	needJVM(t)
+	t.Parallel()
+	shared.mu.Lock()
+	t.Cleanup(shared.mu.Unlock)
 	shared.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
@@ -86,6 +97,7 @@ func sharedClouds(t *testing.T) *clouds.Clouds {
 func ownClouds(t *testing.T, name string, src, tgt kafkatest.Options) *clouds.Clouds {
 	t.Helper()
 	needJVM(t)
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	c, err := clouds.Up(ctx, clouds.Options{

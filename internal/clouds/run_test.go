@@ -74,10 +74,11 @@ type run struct {
 	err    error
 }
 
-// startRun writes a configuration migrating topic (through the proxies, with
-// short intervals) and starts `kmigrate run` on it; the process is killed when
-// the test ends if it still runs.
-func startRun(t *testing.T, c *clouds.Clouds, migration string, topics []string, extra string) *run {
+// startRun writes a configuration migrating topics (through the proxies, with
+// short intervals, and the extra replication settings, indented YAML lines) and
+// starts `kmigrate run` on it; the process is killed when the test ends if it
+// still runs.
+func startRun(t *testing.T, c *clouds.Clouds, migration string, topics []string, replication string) *run {
 	t.Helper()
 	var inc []string
 	for _, tp := range topics {
@@ -96,12 +97,12 @@ topics:
 replication:
   checkpoint_interval: 200ms
   discovery_interval: 1s
-group_sync:
+%sgroup_sync:
   interval: 1s
 http:
   listen: %q
-%s`, migration, strings.Join(c.Source.ProxiedBootstrap, ","), strings.Join(c.Target.ProxiedBootstrap, ","),
-		strings.Join(inc, ", "), addr, extra)
+`, migration, strings.Join(c.Source.ProxiedBootstrap, ","), strings.Join(c.Target.ProxiedBootstrap, ","),
+		strings.Join(inc, ", "), replication, addr)
 	path := filepath.Join(t.TempDir(), "kmigrate.yaml")
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
