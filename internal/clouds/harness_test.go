@@ -15,7 +15,8 @@ import (
 	"github.com/kmigrate/kmigrate/internal/kafkatest"
 )
 
-// roundTrip times one metadata request through the source's proxies.
+// roundTrip times the fastest of several requests to a broker through the
+// source's proxies.
 func roundTrip(t *testing.T, c *clouds.Clouds) (time.Duration, error) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Source.ProxiedBootstrap...), kgo.RequestRetries(0),
@@ -39,11 +40,15 @@ func roundTrip(t *testing.T, c *clouds.Clouds) (time.Duration, error) {
 	if _, err := b.Request(ctx, kmsg.NewPtrApiVersionsRequest()); err != nil {
 		return 0, err
 	}
-	began := time.Now()
-	if _, err := b.Request(ctx, kmsg.NewPtrApiVersionsRequest()); err != nil {
-		return 0, err
+	// The fastest of several: a loaded machine only ever adds time.
+	took := time.Hour
+	for range 8 {
+		began := time.Now()
+		if _, err := b.Request(ctx, kmsg.NewPtrApiVersionsRequest()); err != nil {
+			return 0, err
+		}
+		took = min(took, time.Since(began))
 	}
-	took := time.Since(began)
 	for _, b := range bs {
 		if got := net.JoinHostPort(b.Host, fmt.Sprint(b.Port)); got != c.Source.ProxiedBootstrap[0] {
 			return 0, fmt.Errorf("broker %d advertises %s on PROXIED, want its proxy %s", b.NodeID, got, c.Source.ProxiedBootstrap[0])
@@ -102,8 +107,9 @@ func TestHarnessWiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if slow < base+20*time.Millisecond {
-		t.Fatalf("round trip %s with 30ms ± 5ms latency, %s without", slow, base)
+	// Each direction is delayed at least 15 ms - 2.5 ms.
+	if slow < 25*time.Millisecond || slow <= base {
+		t.Fatalf("fastest round trip %s with 30ms ± 5ms latency, %s without", slow, base)
 	}
 	t.Logf("metadata round trip %s, with latency %s", base, slow)
 }

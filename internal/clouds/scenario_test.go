@@ -188,7 +188,9 @@ func metricAtLeast(t *testing.T, r *run, name string, min float64) float64 {
 // land mid-copy.
 func waitCopying(t *testing.T, c *clouds.Clouds, r *run, topic string, n int64) {
 	t.Helper()
-	kafkatest.Eventually(t, 90*time.Second, func() error {
+	// Generous: on a loaded machine JVMs start slowly and a new topic's leaders
+	// take a while.
+	kafkatest.Eventually(t, 3*time.Minute, func() error {
 		r.alive(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -409,9 +411,17 @@ func TestPartitionsIncreased(t *testing.T) {
 		t.Fatalf("add partitions: %v", err)
 	}
 	added := time.Now()
+	kafkatest.Eventually(t, time.Minute, func() error {
+		ends, err := endOffsets(context.Background(), c.Source, l.topic)
+		if err == nil && len(ends) != 4 {
+			err = fmt.Errorf("source lists %d partitions", len(ends))
+		}
+		return err
+	})
 	// A second producer, started after the increase, writes to all four (the
 	// first keeps the partitions it knew); both are in the ledger.
-	second, err := clouds.StartProducer(context.Background(), c.Source, l.topic, clouds.ProducerOptions{Rate: 1000, Max: 10000, ValuePrefix: "1"})
+	second, err := clouds.StartProducer(context.Background(), c.Source, l.topic, clouds.ProducerOptions{
+		Rate: 1000, Max: 10000, ValuePrefix: "1", Props: []string{"metadata.max.age.ms=1000"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,10 +471,10 @@ func TestRetentionRacesTheCopy(t *testing.T) {
 	setDefaults(kadm.SetConfig)
 	t.Cleanup(func() { setDefaults(kadm.DeleteConfig) })
 	kafkatest.CreateTopic(t, c.Source, topic, 2, nil)
-	// The throttle counts key and value bytes, about 5 per record here: 2,500 B/s
-	// copies about a quarter of what the producer writes, so retention overtakes
+	// The throttle counts key and value bytes, about 5 per record here: 1,000 B/s
+	// copies about a tenth of what the producer writes, so retention overtakes
 	// the copy. kmigrate starts first, so that it begins at offset 0.
-	r := startRun(t, c, kafkatest.UniqueName(t, "m"), []string{topic}, "  max_bytes_per_second: 2500\n")
+	r := startRun(t, c, kafkatest.UniqueName(t, "m"), []string{topic}, "  max_bytes_per_second: 1000\n")
 	kafkatest.Eventually(t, time.Minute, func() error {
 		r.alive(t)
 		s, err := r.status()
@@ -477,7 +487,7 @@ func TestRetentionRacesTheCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kafkatest.Eventually(t, 2*time.Minute, func() error {
+	kafkatest.Eventually(t, 4*time.Minute, func() error {
 		r.alive(t)
 		lost, err := r.metric("kmigrate_source_records_lost_total")
 		if err != nil {
