@@ -108,7 +108,15 @@ func (b *Builder) Client(ctx context.Context, role Role, c config.Cluster, extra
 // InstrumentedClient is Client with the Builder's hooks: for the one long-lived
 // client per role whose metrics are exported. Short-lived clients (a read at
 // start, a state load) use Client, so that metric series do not come and go.
+//
+// The long-lived clients also retry a connection closed before its first
+// answer. franz-go takes that for a TLS or SASL mismatch and fails the request,
+// and a failed produce stops its partition; but it is also what a proxy or load
+// balancer in front of the brokers does while its backend is down or the link
+// behind it is cut, a fault that heals. A real mismatch still fails, once the
+// retry timeout has passed, with the same hint.
 func (b *Builder) InstrumentedClient(ctx context.Context, role Role, c config.Cluster, extra ...kgo.Opt) (*kgo.Client, error) {
+	extra = append([]kgo.Opt{kgo.AlwaysRetryEOF()}, extra...)
 	if b.Hooks != nil {
 		if hooks := b.Hooks(role); len(hooks) > 0 {
 			extra = append(extra, kgo.WithHooks(hooks...))

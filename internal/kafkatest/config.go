@@ -2,6 +2,7 @@ package kafkatest
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"sort"
 	"strconv"
@@ -14,8 +15,11 @@ const (
 	ListenerPlaintext = "PLAINTEXT"
 	ListenerSASL      = "SASL"
 	ListenerSSL       = "SSL"
-	listenerInternal  = "INTERNAL"
-	listenerCtrl      = "CONTROLLER"
+	// ListenerProxied is a PLAINTEXT listener that advertises another address
+	// (Options.Proxied).
+	ListenerProxied  = "PROXIED"
+	listenerInternal = "INTERNAL"
+	listenerCtrl     = "CONTROLLER"
 )
 
 // internalUser is the super user that brokers and controllers authenticate as on
@@ -77,8 +81,11 @@ func (c *Cluster) nodeConfig(n *Node) *props {
 	var listeners, advertised []string
 	names := sortedListeners(n.Ports)
 	for _, name := range names {
-		l := fmt.Sprintf("%s://127.0.0.1:%d", name, n.Ports[name])
+		l := fmt.Sprintf("%s://%s", name, net.JoinHostPort(n.host(), strconv.Itoa(n.Ports[name])))
 		listeners = append(listeners, l)
+		if a, ok := n.Advertised[name]; ok {
+			l = name + "://" + a
+		}
 		if name != listenerCtrl {
 			advertised = append(advertised, l)
 		}
@@ -94,6 +101,9 @@ func (c *Cluster) nodeConfig(n *Node) *props {
 	}
 	if o.TLS {
 		protoMap = append(protoMap, ListenerSSL+":SSL")
+	}
+	if o.Proxied != "" {
+		protoMap = append(protoMap, ListenerProxied+":PLAINTEXT")
 	}
 	p.set("listener.security.protocol.map", strings.Join(protoMap, ","))
 
@@ -174,7 +184,7 @@ func (c *Cluster) nodeConfig(n *Node) *props {
 
 // sortedListeners orders listener names so that configuration files are stable.
 func sortedListeners(ports map[string]int) []string {
-	order := map[string]int{ListenerPlaintext: 0, listenerInternal: 1, ListenerSASL: 2, ListenerSSL: 3, listenerCtrl: 4}
+	order := map[string]int{ListenerPlaintext: 0, listenerInternal: 1, ListenerSASL: 2, ListenerSSL: 3, ListenerProxied: 4, listenerCtrl: 5}
 	names := sortedKeys(ports)
 	sort.SliceStable(names, func(i, j int) bool { return order[names[i]] < order[names[j]] })
 	return names

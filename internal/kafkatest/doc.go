@@ -21,6 +21,10 @@
 // Brokers and controllers talk to each other over their own listeners (INTERNAL and
 // CONTROLLER) as the super user "kafka", never over the listeners tests use.
 //
+// Options.Host, Options.Netns and Options.Proxied put a cluster on an address of
+// a network namespace, run its JVMs there, and give every broker a PROXIED listener
+// that advertises a proxy's address (the two-clouds fault harness, internal/clouds).
+//
 // Tests share clusters through Shared and Main. With KMIGRATE_TEST_CLUSTERS set to a
 // directory, a cluster of a given name is started once (under a file lock) and reused
 // by every test package of the run; the runner stops them all at the end with

@@ -48,6 +48,19 @@ type Options struct {
 	// Authorizer turns on the StandardAuthorizer with "admin" as super user. It
 	// implies SASL, since some principal must be able to grant ACLs.
 	Authorizer bool `json:"authorizer"`
+	// Host is the IP address every listener binds to and the cluster's addresses
+	// name; empty means 127.0.0.1. With Netns it is an address of that namespace.
+	Host string `json:"host,omitempty"`
+	// Netns names a network namespace the nodes run in (`ip netns exec`, which
+	// needs root); empty means this process's namespace. Tools and formatting run
+	// here, so Host must be reachable from here.
+	Netns string `json:"netns,omitempty"`
+	// Proxied adds a PLAINTEXT listener named PROXIED to every broker that
+	// advertises an address other than its own, typically a proxy in front of it:
+	// a comma-separated list of host:port, one per broker in id order. Clients that
+	// bootstrap through a proxy then reach every broker through its proxy, while
+	// the PLAINTEXT listener still advertises the brokers' own addresses.
+	Proxied string `json:"proxied,omitempty"`
 }
 
 // normalize fills defaults and checks the options.
@@ -60,6 +73,24 @@ func (o Options) normalize() (Options, error) {
 	}
 	if o.Authorizer {
 		o.SASL = true
+	}
+	if o.Host != "" && net.ParseIP(o.Host) == nil {
+		return o, fmt.Errorf("check options: host %q is not an IP address", o.Host)
+	}
+	if o.Proxied != "" {
+		want := 1
+		if o.Topology == TopologySeed {
+			want = 3
+		}
+		addrs := strings.Split(o.Proxied, ",")
+		if len(addrs) != want {
+			return o, fmt.Errorf("check options: proxied lists %d addresses for %d brokers", len(addrs), want)
+		}
+		for _, a := range addrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return o, fmt.Errorf("check options: proxied address %q: %w", a, err)
+			}
+		}
 	}
 	return o, nil
 }
@@ -75,6 +106,15 @@ func (o Options) String() string {
 	}
 	if o.Authorizer {
 		s += " --authorizer"
+	}
+	if o.Host != "" {
+		s += " --host " + o.Host
+	}
+	if o.Netns != "" {
+		s += " --netns " + o.Netns
+	}
+	if o.Proxied != "" {
+		s += " --proxied " + o.Proxied
 	}
 	return s
 }
@@ -93,8 +133,14 @@ type Node struct {
 	Roles []string `json:"roles"`
 	// PID is the process id, 0 when the node was stopped through this package.
 	PID int `json:"pid"`
-	// Ports maps listener names (PLAINTEXT, SASL, SSL, INTERNAL, CONTROLLER) to ports.
+	// Ports maps listener names (PLAINTEXT, SASL, SSL, PROXIED, INTERNAL,
+	// CONTROLLER) to ports.
 	Ports map[string]int `json:"ports"`
+	// Host is the address the listeners bind to; empty means 127.0.0.1.
+	Host string `json:"host,omitempty"`
+	// Advertised maps a listener name to the address it advertises when that is
+	// not its own (the PROXIED listener).
+	Advertised map[string]string `json:"advertised,omitempty"`
 	// Dir holds the node's files; ConfigFile is its server.properties, DataDir its
 	// log.dirs, LogFile everything the JVM printed (kept across restarts).
 	Dir        string `json:"dir"`
@@ -115,7 +161,14 @@ func (n Node) Addr(listener string) string {
 	if !ok {
 		return ""
 	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+	return net.JoinHostPort(n.host(), strconv.Itoa(p))
+}
+
+func (n Node) host() string {
+	if n.Host != "" {
+		return n.Host
+	}
+	return "127.0.0.1"
 }
 
 // Alive reports whether the node's process is running.
@@ -142,6 +195,9 @@ type Cluster struct {
 	SASLBootstrap []string `json:"sasl_bootstrap,omitempty"`
 	// TLSBootstrap lists the SSL addresses (with Options.TLS).
 	TLSBootstrap []string `json:"tls_bootstrap,omitempty"`
+	// ProxiedBootstrap lists the addresses the PROXIED listeners advertise (with
+	// Options.Proxied).
+	ProxiedBootstrap []string `json:"proxied_bootstrap,omitempty"`
 	// CAFile is the PEM certificate of the CA that signed the brokers' certificate.
 	CAFile string `json:"ca_file,omitempty"`
 	// Users maps user names ("admin", "alice") to passwords, valid for PLAIN,
@@ -311,8 +367,13 @@ func (c *Cluster) layout() error {
 		return l.Addr().(*net.TCPAddr).Port, nil
 	}
 	var voters []string
+	var proxied []string
+	if c.Options.Proxied != "" {
+		proxied = strings.Split(c.Options.Proxied, ",")
+	}
+	brokers := 0
 	for _, s := range specs {
-		n := Node{ID: s.id, Roles: s.roles, Ports: map[string]int{}}
+		n := Node{ID: s.id, Roles: s.roles, Ports: map[string]int{}, Host: c.Options.Host}
 		var names []string
 		if n.IsController() {
 			names = append(names, listenerCtrl)
@@ -325,7 +386,14 @@ func (c *Cluster) layout() error {
 			if c.Options.TLS {
 				names = append(names, ListenerSSL)
 			}
+			if proxied != nil {
+				names = append(names, ListenerProxied)
+				n.Advertised = map[string]string{ListenerProxied: proxied[brokers]}
+			}
+			brokers++
 		}
+		// Ports are chosen free here; in a namespace of its own (Netns) every port
+		// is free anyway.
 		for _, l := range names {
 			p, err := port()
 			if err != nil {
@@ -347,6 +415,9 @@ func (c *Cluster) layout() error {
 			}
 			if c.Options.TLS {
 				c.TLSBootstrap = append(c.TLSBootstrap, n.Addr(ListenerSSL))
+			}
+			if a, ok := n.Advertised[ListenerProxied]; ok {
+				c.ProxiedBootstrap = append(c.ProxiedBootstrap, a)
 			}
 		}
 		c.Nodes = append(c.Nodes, n)
@@ -439,7 +510,12 @@ func (c *Cluster) spawnNode(n *Node) error {
 		heap = controllerHeap
 	}
 	args := append(jvmArgs(heap, c.dist, n.Dir), "kafka.Kafka", n.ConfigFile)
-	pid, err := spawn(n.Dir, n.LogFile, java, args...)
+	name := java
+	if ns := c.Options.Netns; ns != "" {
+		// ip execs java after entering the namespace: the pid stays the JVM's.
+		name, args = "ip", append([]string{"netns", "exec", ns, java}, args...)
+	}
+	pid, err := spawn(n.Dir, n.LogFile, name, args...)
 	if err != nil {
 		return fmt.Errorf("start node %d: %w", n.ID, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Java main classes of Apache Kafka 4.x tools, for RunJava.
@@ -29,6 +30,31 @@ func (c *Cluster) RunJava(ctx context.Context, mainClass string, args ...string)
 		return nil, err
 	}
 	return runTool(ctx, k, nil, mainClass, args...)
+}
+
+// JavaCommand returns the command that runs a Java main class from the cluster's
+// Kafka jars as RunJava does, in the cluster's network namespace (Options.Netns)
+// when it has one, for a caller that streams its output or stops it.
+func (c *Cluster) JavaCommand(ctx context.Context, mainClass string, args ...string) (*exec.Cmd, error) {
+	k, err := c.kafka(ctx)
+	if err != nil {
+		return nil, err
+	}
+	java, err := JavaBin()
+	if err != nil {
+		return nil, err
+	}
+	tool := *k
+	tool.dumpCDS = ""
+	full := append(jvmArgs(toolHeap, &tool, ""), mainClass)
+	full = append(full, args...)
+	name := java
+	if ns := c.Options.Netns; ns != "" {
+		name, full = "ip", append([]string{"netns", "exec", ns, java}, full...)
+	}
+	cmd := exec.CommandContext(ctx, name, full...)
+	cmd.WaitDelay = 5 * time.Second
+	return cmd, nil
 }
 
 // Libs returns the directory of the Kafka jars the cluster runs on.
