@@ -664,7 +664,9 @@ func TestSharedDirectory(t *testing.T) {
 func TestStartFailureShowsLog(t *testing.T) {
 	SkipShort(t)
 	t.Setenv("KAFKA_HEAP_OPTS", "-Xmx1m")
-	_, err := StartIn(ctxT(t, time.Minute), t.TempDir(), "broken", Options{})
+	// The storage format runs a JVM before the node does; on a loaded machine
+	// (load average 100 on two cores was seen) it alone took over a minute.
+	_, err := StartIn(ctxT(t, 5*time.Minute), t.TempDir(), "broken", Options{})
 	if err == nil {
 		t.Fatal("start with a 1 MiB heap succeeded")
 	}
