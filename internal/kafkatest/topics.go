@@ -11,12 +11,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Why these helpers exist: a CreateTopics or AlterConfigs response means the
-// controller committed the change, not that every broker applied it. Each broker
+// Why these helpers exist: a CreateTopics response means the controller
+// committed the topic, not that every broker applied it. Each broker
 // applies the metadata log on its own, so a DescribeConfigs, Metadata or
 // ListOffsets sent right after, to a broker that has not caught up, sees the topic
-// missing (UNKNOWN_TOPIC_OR_PARTITION, or a config entry with no value) or the old
-// value. kadm sends such reads to any broker, so a test that reads right after a
+// missing (UNKNOWN_TOPIC_OR_PARTITION, or a config entry with no value), or a
+// deleted topic of the same name. kadm sends such reads to any broker, so a test that reads right after a
 // change races. These helpers ask every broker, one by one, until each agrees.
 
 // WaitTopics waits until every broker of the cluster cl talks to knows each of
@@ -43,25 +43,6 @@ func WaitTopicID(t testing.TB, cl *kgo.Client, timeout time.Duration, topic stri
 		ids := map[string][16]byte{topic: id}
 		return everyBroker(cl, timeout, func(ctx context.Context, b *kgo.Broker) error {
 			return topicsLed(ctx, b, []string{topic}, ids)
-		})
-	})
-}
-
-// WaitTopicConfig waits until every broker of the cluster cl talks to reports
-// want as the value of key for topic (the empty string: no value), and fails the
-// test after timeout. Use it after an alter, before reading the config.
-func WaitTopicConfig(t testing.TB, cl *kgo.Client, timeout time.Duration, topic, key, want string) {
-	t.Helper()
-	Eventually(t, timeout, func() error {
-		return everyBroker(cl, timeout, func(ctx context.Context, b *kgo.Broker) error {
-			got, err := topicConfig(ctx, b, topic, key)
-			if err != nil {
-				return err
-			}
-			if got != want {
-				return fmt.Errorf("%s of %s is %q, want %q", key, topic, got, want)
-			}
-			return nil
 		})
 	})
 }
@@ -141,30 +122,4 @@ func topicsLed(ctx context.Context, b *kgo.Broker, topics []string, ids map[stri
 		}
 	}
 	return nil
-}
-
-// topicConfig returns the value of key for topic as broker b reports it, "" when
-// it has none.
-func topicConfig(ctx context.Context, b *kgo.Broker, topic, key string) (string, error) {
-	req := kmsg.NewPtrDescribeConfigsRequest()
-	rr := kmsg.NewDescribeConfigsRequestResource()
-	rr.ResourceType = kmsg.ConfigResourceTypeTopic
-	rr.ResourceName = topic
-	rr.ConfigNames = []string{key}
-	req.Resources = append(req.Resources, rr)
-	resp, err := req.RequestWith(ctx, b)
-	if err != nil {
-		return "", err
-	}
-	for _, r := range resp.Resources {
-		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
-			return "", fmt.Errorf("describe configs of %s: %w", topic, err)
-		}
-		for _, c := range r.Configs {
-			if c.Name == key && c.Value != nil {
-				return *c.Value, nil
-			}
-		}
-	}
-	return "", nil
 }
