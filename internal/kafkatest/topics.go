@@ -12,12 +12,13 @@ import (
 )
 
 // Why these helpers exist: a CreateTopics response means the controller
-// committed the topic, not that every broker applied it. Each broker
-// applies the metadata log on its own, so a DescribeConfigs, Metadata or
-// ListOffsets sent right after, to a broker that has not caught up, sees the topic
-// missing (UNKNOWN_TOPIC_OR_PARTITION, or a config entry with no value), or a
-// deleted topic of the same name. kadm sends such reads to any broker, so a test that reads right after a
-// change races. These helpers ask every broker, one by one, until each agrees.
+// committed the topic, not that every broker applied it. Each broker applies the
+// metadata log on its own, so a DescribeConfigs, Metadata or ListOffsets sent
+// right after, to a broker that has not caught up, sees the topic missing
+// (UNKNOWN_TOPIC_OR_PARTITION, or a config entry with no value), or a deleted
+// topic of the same name. kadm sends such reads to any broker, so a test that
+// reads right after a create races. These helpers ask every broker, one by one,
+// until each agrees.
 
 // WaitTopics waits until every broker of the cluster cl talks to knows each of
 // topics, with every partition led, and fails the test after timeout. The configs
