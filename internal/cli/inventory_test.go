@@ -56,6 +56,7 @@ func mustCreate(t *testing.T, c *kafkatest.Cluster, topic string, partitions int
 	if err != nil {
 		t.Fatalf("create topic %s: %v", topic, err)
 	}
+	c.WaitTopics(t, time.Minute, topic)
 }
 
 func mustProduce(t *testing.T, c *kafkatest.Cluster, topic string, n int) {

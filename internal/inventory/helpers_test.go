@@ -62,7 +62,8 @@ func admin(t testing.TB, c *kafkatest.Cluster) *kgo.Client {
 	return c.Client(t, manual)
 }
 
-// createTopics creates topics and waits until every partition has a leader.
+// createTopics creates topics and waits until every broker knows them and every
+// partition has a leader.
 func createTopics(t testing.TB, cl *kgo.Client, specs ...topicSpec) {
 	t.Helper()
 	ctx := ctxT(t, 60*time.Second)
@@ -106,6 +107,9 @@ func createTopics(t testing.TB, cl *kgo.Client, specs ...topicSpec) {
 		}
 		names = append(names, rt.Topic)
 	}
+	// Every broker, not just the one ListTopics asks: the tests read configs and
+	// offsets from any of them next.
+	kafkatest.WaitTopics(t, cl, 60*time.Second, names...)
 	kafkatest.Eventually(t, 60*time.Second, func() error {
 		td, err := adm.ListTopics(ctx, names...)
 		if err != nil {

@@ -321,10 +321,15 @@ func TestPlanAfterRun(t *testing.T) {
 		}
 		return nil
 	})
+	var created kadm.CreateTopicResponse
 	kafkatest.Eventually(t, 30*time.Second, func() error {
-		_, err := tgtAdm.CreateTopic(ctx, 2, -1, nil, topic)
+		var err error
+		created, err = tgtAdm.CreateTopic(ctx, 2, -1, nil, topic)
 		return err
 	})
+	// The plan must see the new topic, not a broker that has not applied it yet
+	// (it would report the deleted topic again and the check would prove nothing).
+	kafkatest.WaitTopicID(t, tgtCl, 30*time.Second, topic, created.ID)
 	plan = makePlan(t, cfg, inventory.DefaultAssumedRate)
 	if got := codes(plan)[topic]; !slices.Equal(got, []string{inventory.CodeStateMismatch}) || plan.Summary.Ready {
 		t.Errorf("recreated target topic: findings %v", got)

@@ -50,7 +50,12 @@ func countRecords(t *testing.T, c *kafkatest.Cluster, topic string, p int32) (in
 	if err != nil {
 		return 0, err
 	}
-	end, _ := ends.Lookup(topic, p)
+	end, ok := ends.Lookup(topic, p)
+	if !ok || end.Err != nil {
+		// Without the end the loop below would stop after one fetch and
+		// report a partial count.
+		return 0, fmt.Errorf("end offset of %s[%d]: %v (listed %v)", topic, p, end.Err, ok)
+	}
 	cl := c.Client(t, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().AtStart()}}))
 	defer cl.Close()
 	n := 0

@@ -87,10 +87,16 @@ func (c *Cluster) ClientAs(t testing.TB, user string, opts ...kgo.Opt) *kgo.Clie
 // closed when the test ends.
 func (c *Cluster) Admin(t testing.TB) *kadm.Client {
 	t.Helper()
+	return kadm.NewClient(c.adminClient(t))
+}
+
+// adminClient is the client behind Admin.
+func (c *Cluster) adminClient(t testing.TB) *kgo.Client {
+	t.Helper()
 	if c.Options.Authorizer {
-		return kadm.NewClient(c.ClientAs(t, "admin"))
+		return c.ClientAs(t, "admin")
 	}
-	return kadm.NewClient(c.Client(t))
+	return c.Client(t)
 }
 
 func (c *Cluster) newClient(t testing.TB, listener, user, mech string, extra []kgo.Opt) *kgo.Client {

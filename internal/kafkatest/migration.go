@@ -40,7 +40,8 @@ func MigrationConfig(t testing.TB, src, tgt *Cluster, topics ...string) *config.
 	return cfg
 }
 
-// CreateTopic creates a topic with the broker's default replication factor.
+// CreateTopic creates a topic with the broker's default replication factor and
+// waits until every broker knows it (WaitTopics).
 func CreateTopic(t testing.TB, c *Cluster, name string, partitions int32, configs map[string]string) {
 	t.Helper()
 	cfgs := map[string]*string{}
@@ -54,6 +55,7 @@ func CreateTopic(t testing.TB, c *Cluster, name string, partitions int32, config
 	if err != nil {
 		t.Fatalf("create topic %s: %v", name, err)
 	}
+	c.WaitTopics(t, time.Minute, name)
 }
 
 // Produce writes records synchronously and fails the test on any error.

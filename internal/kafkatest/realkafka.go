@@ -546,12 +546,15 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 				return fmt.Errorf("create client for %s: %w", l, err)
 			}
 			defer cl.Close()
-			bs, err := kadm.NewClient(cl).ListBrokers(ctx)
+			md, err := kadm.NewClient(cl).BrokerMetadata(ctx)
 			if err != nil {
 				return fmt.Errorf("list brokers on %s: %w", l, err)
 			}
-			if len(bs) != want {
-				return fmt.Errorf("list brokers on %s: %d of %d registered", l, len(bs), want)
+			if err := c.ours(md.Cluster, md.Brokers, l); err != nil {
+				return fmt.Errorf("list brokers on %s: %w", l, err)
+			}
+			if len(md.Brokers) != want {
+				return fmt.Errorf("list brokers on %s: %d of %d registered", l, len(md.Brokers), want)
 			}
 			return nil
 		})
@@ -945,12 +948,58 @@ func (c *Cluster) brokerServing(ctx context.Context, n Node) error {
 	if err != nil {
 		return fmt.Errorf("ask broker %d for metadata: %w", n.ID, err)
 	}
-	for _, b := range resp.(*kmsg.MetadataResponse).Brokers {
+	md := resp.(*kmsg.MetadataResponse)
+	if md.ClusterID == nil || *md.ClusterID != c.ClusterID {
+		return fmt.Errorf("ask broker %d for metadata: %s answers for another cluster (%v, want %s)", n.ID, n.Addr(ListenerPlaintext), ptrString(md.ClusterID), c.ClusterID)
+	}
+	for _, b := range md.Brokers {
 		if b.NodeID == n.ID {
 			return nil
 		}
 	}
 	return fmt.Errorf("broker %d not registered yet", n.ID)
+}
+
+// ours checks that a metadata answer comes from this cluster: its cluster id, and
+// brokers at the ports this cluster's nodes listen on for listener. A port found
+// free when the cluster was laid out may be taken by another cluster on the same
+// machine (other test runs) before this one's JVM binds it; while this cluster's
+// node is still starting, that cluster answers on the port, and a readiness check
+// that only counted brokers would hand the test a foreign cluster. The node then
+// fails to bind, and the start is tried again with new ports.
+func (c *Cluster) ours(clusterID string, brokers kadm.BrokerDetails, listener string) error {
+	if clusterID != c.ClusterID {
+		return fmt.Errorf("answered by another cluster (id %q, want %s): one of the ports %v is someone else's", clusterID, c.ClusterID, c.bootstrapFor(listener))
+	}
+	nodes := c.snapshotNodes()
+next:
+	for _, b := range brokers {
+		for _, n := range nodes {
+			if n.ID == b.NodeID && n.IsBroker() && b.Port == int32(n.Ports[listener]) {
+				continue next
+			}
+		}
+		return fmt.Errorf("broker %d at %s:%d is not one of this cluster's", b.NodeID, b.Host, b.Port)
+	}
+	return nil
+}
+
+// bootstrapFor returns the bootstrap addresses of listener.
+func (c *Cluster) bootstrapFor(listener string) []string {
+	switch listener {
+	case ListenerSASL:
+		return c.SASLBootstrap
+	case ListenerSSL:
+		return c.TLSBootstrap
+	}
+	return c.Bootstrap
+}
+
+func ptrString(s *string) string {
+	if s == nil {
+		return "none"
+	}
+	return *s
 }
 
 // Healthy checks that every node process is alive and every broker is registered.

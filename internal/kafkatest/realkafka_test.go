@@ -28,9 +28,10 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 }
 
 // createTopic creates a topic (rf -1: the broker default) and waits until every
-// partition has a leader and a full ISR.
-func createTopic(t *testing.T, adm *kadm.Client, name string, partitions int32, rf int16) {
+// broker knows it and every partition has a leader and a full ISR.
+func createTopic(t *testing.T, c *Cluster, name string, partitions int32, rf int16) {
 	t.Helper()
+	adm := c.Admin(t)
 	ctx := ctxT(t, 30*time.Second)
 	resp, err := adm.CreateTopic(ctx, partitions, rf, nil, name)
 	if err == nil {
@@ -39,6 +40,7 @@ func createTopic(t *testing.T, adm *kadm.Client, name string, partitions int32, 
 	if err != nil {
 		t.Fatalf("create topic %s: %v", name, err)
 	}
+	c.WaitTopics(t, 30*time.Second, name)
 	Eventually(t, 30*time.Second, func() error {
 		td, err := adm.ListTopics(ctx, name)
 		if err != nil {
@@ -154,7 +156,7 @@ func sameRecords(t *testing.T, want, got []*kgo.Record) {
 func TestProduceConsumeSingle(t *testing.T) {
 	c := SharedT(t, Src, Options{})
 	topic := UniqueName(t, "t")
-	createTopic(t, c.Admin(t), topic, 3, 1)
+	createTopic(t, c, topic, 3, 1)
 	want := testRecords(topic, 30, 3)
 	produce(t, c.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner())), want)
 	sameRecords(t, want, consumeAll(t, c, topic, len(want)))
@@ -171,11 +173,17 @@ func TestProduceConsumeSeed(t *testing.T) {
 	adm := c.Admin(t)
 	topic := UniqueName(t, "t")
 	// Replication factor -1: the broker default, which must be 3.
-	createTopic(t, adm, topic, 3, -1)
+	createTopic(t, c, topic, 3, -1)
 	ctx := ctxT(t, 30*time.Second)
 	td, err := adm.ListTopics(ctx, topic)
+	if err == nil {
+		err = td[topic].Err
+	}
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(td[topic].Partitions) != 3 {
+		t.Fatalf("topic %s has %d partitions, want 3", topic, len(td[topic].Partitions))
 	}
 	for _, p := range td[topic].Partitions {
 		if len(p.Replicas) != 3 {
@@ -187,6 +195,9 @@ func TestProduceConsumeSeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	v, err := rc.On(topic, nil)
+	if err == nil {
+		err = v.Err
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,9 +215,18 @@ func TestProduceConsumeSeed(t *testing.T) {
 	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
 		t.Fatalf("commit: %v", err)
 	}
+	// The coordinator created __consumer_offsets; the other brokers may learn of
+	// it later.
+	c.WaitTopics(t, 30*time.Second, "__consumer_offsets")
 	td, err = adm.ListTopics(ctx, "__consumer_offsets")
+	if err == nil {
+		err = td["__consumer_offsets"].Err
+	}
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(td["__consumer_offsets"].Partitions) == 0 {
+		t.Fatal("__consumer_offsets has no partitions")
 	}
 	for _, p := range td["__consumer_offsets"].Partitions {
 		if len(p.Replicas) != 3 {
@@ -230,7 +250,7 @@ func TestBrokerFailure(t *testing.T) {
 	c := StartT(t, "kafkatest-failure", Options{Topology: TopologySeed})
 	adm := c.Admin(t)
 	topic := UniqueName(t, "t")
-	createTopic(t, adm, topic, 3, 3)
+	createTopic(t, c, topic, 3, 3)
 	prod := c.Client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic))
 	ctx := ctxT(t, 4*time.Minute)
 
@@ -239,12 +259,20 @@ func TestBrokerFailure(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
+		// A broker that has just restarted may not know the topic yet: no
+		// partitions would make every ISR check below pass.
+		if err := td[topic].Err; err != nil {
+			return nil, err
+		}
 		out := map[int32][]int32{}
 		for _, p := range td[topic].Partitions {
 			if p.Err != nil {
 				return nil, p.Err
 			}
 			out[p.Partition] = p.ISR
+		}
+		if len(out) != 3 {
+			return nil, fmt.Errorf("topic %s shows %d of 3 partitions", topic, len(out))
 		}
 		return out, nil
 	}
@@ -373,7 +401,7 @@ func TestAuthorizer(t *testing.T) {
 	c := SharedT(t, Auth, Options{SASL: true, TLS: true, Authorizer: true})
 	adm := c.Admin(t)
 	topic := UniqueName(t, "t")
-	createTopic(t, adm, topic, 1, 1)
+	createTopic(t, c, topic, 1, 1)
 	ctx := ctxT(t, 60*time.Second)
 	rec := &kgo.Record{Topic: topic, Value: []byte("x")}
 
@@ -488,7 +516,7 @@ func TestKcatReadsFranzBytes(t *testing.T) {
 	}
 	c := SharedT(t, Src, Options{})
 	topic := UniqueName(t, "t")
-	createTopic(t, c.Admin(t), topic, 2, 1)
+	createTopic(t, c, topic, 2, 1)
 	want := testRecords(topic, 20, 2)
 	produce(t, c.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner())), want)
 
@@ -539,7 +567,7 @@ func TestKcatReadsFranzBytes(t *testing.T) {
 func TestJavaConsoleConsumer(t *testing.T) {
 	c := SharedT(t, Auth, Options{SASL: true, TLS: true, Authorizer: true})
 	topic := UniqueName(t, "t")
-	createTopic(t, c.Admin(t), topic, 1, 1)
+	createTopic(t, c, topic, 1, 1)
 	var want []*kgo.Record
 	for i := range 5 {
 		want = append(want, &kgo.Record{
@@ -580,7 +608,7 @@ func TestProducerPerformance(t *testing.T) {
 	c := SharedT(t, Src, Options{})
 	adm := c.Admin(t)
 	topic := UniqueName(t, "t")
-	createTopic(t, adm, topic, 1, 1)
+	createTopic(t, c, topic, 1, 1)
 	ctx := ctxT(t, 90*time.Second)
 	out, err := c.RunJava(ctx, ClassProducerPerformance,
 		"--topic", topic, "--num-records", "2000", "--record-size", "100", "--throughput", "-1",
@@ -604,6 +632,7 @@ func TestProducerPerformance(t *testing.T) {
 // process (simulated by a second open) finds the running cluster instead of
 // starting another, and a stopped cluster is started afresh.
 func TestSharedDirectory(t *testing.T) {
+	SkipShort(t)
 	root := t.TempDir()
 	ctx := ctxT(t, 3*time.Minute)
 	opts, _ := Options{}.normalize()
@@ -633,8 +662,11 @@ func TestSharedDirectory(t *testing.T) {
 
 // TestStartFailureShowsLog: when a node cannot start, the error carries its log.
 func TestStartFailureShowsLog(t *testing.T) {
+	SkipShort(t)
 	t.Setenv("KAFKA_HEAP_OPTS", "-Xmx1m")
-	_, err := StartIn(ctxT(t, time.Minute), t.TempDir(), "broken", Options{})
+	// The storage format runs a JVM before the node does; on a loaded machine
+	// (load average 100 on two cores was seen) it alone took over a minute.
+	_, err := StartIn(ctxT(t, 5*time.Minute), t.TempDir(), "broken", Options{})
 	if err == nil {
 		t.Fatal("start with a 1 MiB heap succeeded")
 	}

@@ -100,9 +100,21 @@ func Shared(name string, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
+// SkipShort skips the test under -short. The fast tier (go test -short ./...)
+// starts no JVM, so every helper that hands out a real cluster calls it first;
+// without -short it does nothing.
+func SkipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs real Kafka: not run with -short")
+	}
+}
+
 // SharedT is Shared for tests: it fails the test when the cluster cannot be had.
+// Under -short it skips the test (SkipShort).
 func SharedT(t testing.TB, name string, opts Options) *Cluster {
 	t.Helper()
+	SkipShort(t)
 	c, err := Shared(name, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -113,9 +125,11 @@ func SharedT(t testing.TB, name string, opts Options) *Cluster {
 // StartT starts a cluster for one test, which may stop, kill and restart its nodes,
 // and removes it when the test ends (keeping it, logs included, if the test failed).
 // The name must be unique in the run: with KMIGRATE_TEST_CLUSTERS set, the cluster
-// lives there so that the runner stops it even if this process dies.
+// lives there so that the runner stops it even if this process dies. Under -short
+// it skips the test (SkipShort).
 func StartT(t testing.TB, name string, opts Options) *Cluster {
 	t.Helper()
+	SkipShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var c *Cluster

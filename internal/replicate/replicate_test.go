@@ -217,6 +217,9 @@ func TestRenameAndConfigs(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc, err := rcs.On(target, nil)
+	if err == nil {
+		err = rc.Err
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -300,7 +300,20 @@ func (s *session) listOffsets(ctx context.Context) (offsets, error) {
 	if len(tgt) == 0 {
 		return o, nil
 	}
+	// The target first, then the source. While replication runs, a record
+	// produced to the source after the source ends were listed can be copied
+	// before the target ends are: the target would then hold records past the
+	// checkpoint that no source record below the source end explains, and the
+	// tail check would call them foreign. Listed in this order, every target
+	// record below the target end was copied from a source record below the
+	// source end.
 	var err error
+	if o.tgtStart, err = s.tgt.adm.ListStartOffsets(ctx, tgt...); err != nil {
+		return o, fmt.Errorf("list target start offsets: %w", err)
+	}
+	if o.tgtEnd, err = s.tgt.adm.ListEndOffsets(ctx, tgt...); err != nil {
+		return o, fmt.Errorf("list target end offsets: %w", err)
+	}
 	if len(src) > 0 {
 		if o.srcStart, err = s.src.adm.ListStartOffsets(ctx, src...); err != nil {
 			return o, fmt.Errorf("list source start offsets: %w", err)
@@ -309,12 +322,6 @@ func (s *session) listOffsets(ctx context.Context) (offsets, error) {
 		if o.srcEnd, err = s.src.adm.ListCommittedOffsets(ctx, src...); err != nil {
 			return o, fmt.Errorf("list source end offsets: %w", err)
 		}
-	}
-	if o.tgtStart, err = s.tgt.adm.ListStartOffsets(ctx, tgt...); err != nil {
-		return o, fmt.Errorf("list target start offsets: %w", err)
-	}
-	if o.tgtEnd, err = s.tgt.adm.ListEndOffsets(ctx, tgt...); err != nil {
-		return o, fmt.Errorf("list target end offsets: %w", err)
 	}
 	return o, nil
 }

@@ -198,11 +198,13 @@ func recreate(t testing.TB, c *kafkatest.Cluster, topic string, partitions int32
 	for k, v := range configs {
 		cfgs[k] = &v
 	}
+	var created kadm.CreateTopicResponse
 	kafkatest.Eventually(t, time.Minute, func() error {
 		resp, err := adm.CreateTopic(ctx, partitions, -1, cfgs, topic)
 		if err == nil {
 			err = resp.Err
 		}
+		created = resp
 		if errors.Is(err, kerr.TopicAlreadyExists) {
 			return fmt.Errorf("topic %s still being deleted", topic)
 		}
@@ -216,14 +218,9 @@ func recreate(t testing.TB, c *kafkatest.Cluster, topic string, partitions int32
 	for _, r := range recs {
 		out = append(out, &kgo.Record{Topic: topic, Partition: r.Partition, Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp})
 	}
-	kafkatest.Eventually(t, time.Minute, func() error {
-		// The new topic's partitions need leaders before the first write.
-		ends, err := adm.ListEndOffsets(ctx, topic)
-		if err != nil {
-			return err
-		}
-		return ends.Error()
-	})
+	// The new topic's partitions need leaders before the first write, and every
+	// broker must show the new topic, not the deleted one, before the test reads.
+	kafkatest.WaitTopicID(t, cl, time.Minute, topic, created.ID)
 	kafkatest.Produce(t, cl, out...)
 }
 
