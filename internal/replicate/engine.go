@@ -694,7 +694,7 @@ func (e *Engine) copyPartition(ctx context.Context, p *partition, fp kgo.FetchPa
 			break
 		}
 		p.inflight = append(p.inflight, pending{src: r.Offset})
-		p.produced++
+		p.sent++
 		r.Topic = p.tgtTopic
 		produce = append(produce, r)
 	}

@@ -59,8 +59,8 @@ type partition struct {
 	srcPos int64
 	// expectTgt is the target offset the next acknowledged record must have.
 	expectTgt int64
-	// produced counts the records handed to the producer.
-	produced int64
+	// sent counts the records handed to the producer.
+	sent int64
 	// lastAcked is the last record written, hashed at checkpoint time.
 	lastAcked *kgo.Record
 	// lastAckedTS is the source timestamp of lastAcked.
