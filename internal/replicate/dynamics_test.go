@@ -178,7 +178,11 @@ func TestRecordTooLargeStopsPartition(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	err := replicate.New(migrationConfig(t, src, tgt, topic), nil, nil, replicate.NewMetrics(reg)).Run(ctx, replicate.Options{UntilCaughtUp: true})
+	// kmigrate raises the target topic's max.message.bytes to the source's,
+	// so the record is refused by the producer's batch limit here.
+	cfg := migrationConfig(t, src, tgt, topic)
+	cfg.Replication.BatchMaxBytes = 20000
+	err := replicate.New(cfg, nil, nil, replicate.NewMetrics(reg)).Run(ctx, replicate.Options{UntilCaughtUp: true})
 	if err == nil {
 		t.Fatal("run succeeded")
 	}
