@@ -326,7 +326,7 @@ func TestRetentionRacesTheCopy(t *testing.T) {
 		if st, err = r.status(); err != nil {
 			return err
 		}
-		if st.Phase != "caught-up" || st.Overview.LagRecords != 0 {
+		if st.Phase != "following" || st.Overview.LagRecords != 0 {
 			return fmt.Errorf("phase %s, lag %d", st.Phase, st.Overview.LagRecords)
 		}
 		return nil

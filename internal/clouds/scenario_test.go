@@ -136,7 +136,7 @@ func finish(t *testing.T, c *clouds.Clouds, r *run, l *load, healed time.Time, r
 			return err
 		}
 		switch {
-		case s.Phase != "caught-up":
+		case s.Phase != "following":
 			return fmt.Errorf("phase %s", s.Phase)
 		case s.Overview.LagRecords != 0:
 			return fmt.Errorf("lag %d", s.Overview.LagRecords)
