@@ -95,8 +95,18 @@ func ReadAll(t testing.TB, c *Cluster, topic string) map[int32][]*kgo.Record {
 	}
 	cl := c.Client(t, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	return ReadTo(t, cl, topic, want, 60*time.Second)
+}
+
+// ReadTo polls cl, which consumes topic with control records kept, until every
+// partition in want was read up to its offset there, and returns the data
+// records per partition (control records dropped).
+func ReadTo(t testing.TB, cl *kgo.Client, topic string, want map[int32]int64, timeout time.Duration) map[int32][]*kgo.Record {
+	t.Helper()
+	ctx := context.Background()
+	out := map[int32][]*kgo.Record{}
 	pos := map[int32]int64{}
-	Eventually(t, 60*time.Second, func() error {
+	Eventually(t, timeout, func() error {
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		for _, r := range cl.PollFetches(pctx).Records() {

@@ -149,24 +149,7 @@ func readFake(t *testing.T, c *kfake.Cluster, topic string) map[int32][]*kgo.Rec
 	}
 	cl := fakeClient(t, c, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
-	pos := map[int32]int64{}
-	kafkatest.Eventually(t, 30*time.Second, func() error {
-		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		defer cancel()
-		for _, r := range cl.PollFetches(pctx).Records() {
-			pos[r.Partition] = r.Offset + 1
-			if !r.Attrs.IsControl() {
-				out[r.Partition] = append(out[r.Partition], r)
-			}
-		}
-		for p, end := range want {
-			if pos[p] < end {
-				return fmt.Errorf("%s[%d] read up to %d of %d", topic, p, pos[p], end)
-			}
-		}
-		return nil
-	})
-	return out
+	return kafkatest.ReadTo(t, cl, topic, want, 30*time.Second)
 }
 
 // assertExactCopy checks that the target holds exactly the source's committed
