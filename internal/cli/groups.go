@@ -153,7 +153,15 @@ type clients struct {
 }
 
 func openClients(ctx context.Context, cfg *config.Config, log *slog.Logger) (*clients, error) {
-	b := &kafka.Builder{Logger: log}
+	return openFencedClients(ctx, cfg, log, nil)
+}
+
+// openFencedClients is openClients whose target clients write only while
+// fence holds (nil: unfenced). A run's group translation commits through it,
+// so that a paused run that lost its lease cannot commit a stale translation
+// over its successor's.
+func openFencedClients(ctx context.Context, cfg *config.Config, log *slog.Logger, fence *kafka.Fence) (*clients, error) {
+	b := &kafka.Builder{Logger: log, Fence: fence}
 	src, err := b.Client(ctx, kafka.Source, cfg.Source)
 	if err != nil {
 		return nil, err

@@ -138,7 +138,7 @@ func (rt *migration) run(ctx context.Context, opts replicate.Options) error {
 	case err = <-engineDone:
 	case <-rt.engine.Ready():
 		if rt.cfg.GroupSync.GroupSyncEnabled() {
-			env, cerr := openClients(ctx, rt.cfg, rt.log)
+			env, cerr := openFencedClients(ctx, rt.cfg, rt.log, rt.engine.Fence())
 			if cerr != nil {
 				cancel()
 				<-engineDone

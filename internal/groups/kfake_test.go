@@ -16,6 +16,7 @@ import (
 
 	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/groups"
+	"github.com/kmigrate/kmigrate/internal/kafka"
 	"github.com/kmigrate/kmigrate/internal/kafkatest"
 	"github.com/kmigrate/kmigrate/internal/offsetmap"
 )
@@ -216,5 +217,75 @@ func TestFakeSyncRules(t *testing.T) {
 	}
 	if r := rowOf(t, rep, pending); r.Status != groups.InSync || !r.Committed || r.Translated != 10 {
 		t.Errorf("formerly pending: %+v, want in-sync, committed at 10", r)
+	}
+}
+
+// TestFakeFencedSyncerCommitsNothing: a syncer whose target client is fenced
+// by a writer lease that has lapsed (a run paused past its lock, whose successor
+// owns the migration now) commits no translation; the same pass through a held
+// lease commits it. `run` builds its syncer's target client this way.
+func TestFakeFencedSyncerCommitsNothing(t *testing.T) {
+	src, tgt := fakeCluster(t), fakeCluster(t)
+	const topic, group = "orders", "billing"
+	fill(t, src, topic, 5)
+	fill(t, tgt, topic, 5)
+	m, err := offsetmap.New(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.AppendRun(0, 5); err != nil {
+		t.Fatal(err)
+	}
+	tr := mapTranslator{topic: topic, parts: map[int32]*offsetmap.Partition{0: m}}
+	commitAt(t, src, group, topic, 3)
+
+	cfg := config.Default()
+	cfg.Migration = "fenced"
+	cfg.Groups.Include = []string{"^" + group + "$"}
+	if err := cfg.Groups.Compile(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Target.BootstrapServers = tgt.ListenAddrs()
+	fence := kafka.NewFence()
+	fenced := &kafka.Builder{Fence: fence}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pass := func() *groups.Report {
+		t.Helper()
+		tgtCl, err := fenced.Client(ctx, kafka.Target, cfg.Target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tgtCl.Close()
+		s := groups.NewSyncer(cfg, nil, fakeClient(t, src), tgtCl, tr, nil)
+		defer s.Close()
+		pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer pcancel()
+		rep, err := s.Pass(pctx, true)
+		if err != nil {
+			return &groups.Report{Errors: []string{err.Error()}}
+		}
+		return rep
+	}
+
+	// The lease lapsed a moment ago.
+	fence.Extend(time.Now().Add(-time.Second))
+	rep := pass()
+	for _, r := range rep.Rows {
+		if r.Committed {
+			t.Errorf("a fenced syncer reports a commit: %+v", r)
+		}
+	}
+	if got := committed(t, tgt, group, topic); got != -1 {
+		t.Fatalf("a fenced syncer committed target group %s at %d", group, got)
+	}
+
+	fence.Extend(time.Now().Add(time.Minute))
+	rep = pass()
+	if r := rowOf(t, rep, group); !r.Committed || r.Translated != 3 {
+		t.Errorf("with the lease held: %+v (errors %v), want committed at 3", r, rep.Errors)
+	}
+	if got := committed(t, tgt, group, topic); got != 3 {
+		t.Errorf("with the lease held the target group is at %d, want 3", got)
 	}
 }
