@@ -24,6 +24,7 @@ import (
 //	            srcStart 0)
 //	topic ids:  version(1) sourceTopicID(16) targetTopicID(16) (key: the source
 //	            topic, partition 0)
+//	cutover:    JSON, owned by package state (key: topic "cutover", partition 0)
 //
 // This file is the one owner of the layout: package state reads and writes the
 // state topic only through it.
@@ -65,6 +66,9 @@ const (
 	// KindTopicIDs binds a source topic's name to the topic ids, on both
 	// clusters, that the partition maps of that name belong to.
 	KindTopicIDs RecordKind = 5
+	// KindCutover is the progress of the migration's cutover: its steps, the
+	// frozen offsets and what it changed on both clusters.
+	KindCutover RecordKind = 6
 )
 
 // hasOffset reports whether keys of the kind end with an int64.
@@ -72,7 +76,7 @@ func (k RecordKind) hasOffset() bool {
 	return k == KindRun || k == KindLost || k == KindBaseline
 }
 
-func (k RecordKind) known() bool { return k >= KindRun && k <= KindTopicIDs }
+func (k RecordKind) known() bool { return k >= KindRun && k <= KindCutover }
 
 // String names the kind.
 func (k RecordKind) String() string {
@@ -85,6 +89,8 @@ func (k RecordKind) String() string {
 		return "lost range"
 	case KindBaseline:
 		return "baseline"
+	case KindCutover:
+		return "cutover"
 	case KindTopicIDs:
 		return "topic ids"
 	}
@@ -136,6 +142,11 @@ func BaselineKey(migration string) Key {
 	return Key{Kind: KindBaseline, Migration: migration, TopicPartition: TopicPartition{Topic: "baseline"}}
 }
 
+// CutoverKey returns the key of a migration's cutover record.
+func CutoverKey(migration string) Key {
+	return Key{Kind: KindCutover, Migration: migration, TopicPartition: TopicPartition{Topic: "cutover"}}
+}
+
 // TopicIDsKey returns the key of a source topic's identity record.
 func TopicIDsKey(migration, topic string) Key {
 	return Key{Kind: KindTopicIDs, Migration: migration, TopicPartition: TopicPartition{Topic: topic}}
@@ -150,6 +161,8 @@ func (k Key) String() string {
 		return fmt.Sprintf("topic ids of %s in migration %s", k.Topic, k.Migration)
 	case KindBaseline:
 		return fmt.Sprintf("baseline of migration %s", k.Migration)
+	case KindCutover:
+		return fmt.Sprintf("cutover of migration %s", k.Migration)
 	}
 	return fmt.Sprintf("%v of %v in migration %s", k.Kind, k.TopicPartition, k.Migration)
 }
@@ -172,7 +185,7 @@ func (k Key) validate() error {
 		return fmt.Errorf("%w: %v source start %d is out of range", ErrCorrupt, k.Kind, k.SrcStart)
 	case k.Kind != KindRun && k.Kind != KindLost && k.SrcStart != 0:
 		return fmt.Errorf("%w: %v key has source start %d", ErrCorrupt, k.Kind, k.SrcStart)
-	case (k.Kind == KindBaseline || k.Kind == KindTopicIDs) && k.Partition != 0:
+	case (k.Kind == KindBaseline || k.Kind == KindTopicIDs || k.Kind == KindCutover) && k.Partition != 0:
 		return fmt.Errorf("%w: %v key has partition %d", ErrCorrupt, k.Kind, k.Partition)
 	}
 	return nil
@@ -397,7 +410,7 @@ func Decode(key, value []byte) (Record, error) {
 		if rec.TopicIDs, err = decodeTopicIDs(value); err != nil {
 			return Record{}, fmt.Errorf("decode value of %v: %w", k, err)
 		}
-	case KindBaseline:
+	case KindBaseline, KindCutover:
 		rec.Raw = value
 	}
 	return rec, nil

@@ -71,6 +71,8 @@ type Engine struct {
 	tgt    *kgo.Client // produces records, fenced
 	// tgtRead is unfenced, for the few reads that must work after the lease lapsed.
 	tgtRead *kgo.Client
+	// sealed is the cutover's seal that stopped the copy (under mu).
+	sealed *Seal
 	tgtAdm  *kadm.Client
 	store   *state.Store
 	// lockCtx ends when the writer lock is lost; records are produced under it.
@@ -168,6 +170,15 @@ func (e *Engine) Run(ctx context.Context, opts Options) error {
 	if err := lock.claim(ctx, e.cfg.Migration, e.store.Topic(), e.tgt, e.tgtRead); err != nil {
 		return err
 	}
+	// A sealed migration is not copied forward any more: its cutover made
+	// the target the system of record.
+	seal, err := ReadSeal(ctx, e.tgtReadAdm(), e.cfg.Migration, e.store.Topic())
+	if err != nil {
+		return err
+	}
+	if seal != nil {
+		return sealError(e.cfg.Migration, seal)
+	}
 	// A predecessor that did not stop cleanly may have requests in flight:
 	// read nothing of the target before they landed or died.
 	if err := lock.waitGrace(ctx); err != nil {
@@ -200,6 +211,7 @@ func (e *Engine) Run(ctx context.Context, opts Options) error {
 	wg.Go(func() { e.discoveryLoop(runCtx, st) })
 	wg.Go(func() { e.idleLoop(runCtx) })
 	wg.Go(func() { e.foreignLoop(runCtx) })
+	wg.Go(func() { e.sealLoop(runCtx, stopCopy) })
 
 	err = e.copyLoop(runCtx)
 	cancel()
@@ -928,6 +940,9 @@ func (e *Engine) shutdown() (flushed bool, err error) {
 	}
 	return flushed, nil
 }
+
+// tgtReadAdm returns an admin client over the unfenced target reader.
+func (e *Engine) tgtReadAdm() *kadm.Client { return kadm.NewClient(e.tgtRead) }
 
 // Fence returns the fence of the engine's target writes, for other writers of
 // the same process (group translation) to share.

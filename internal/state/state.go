@@ -69,6 +69,9 @@ type State struct {
 	Baseline   *Baseline
 	// Topics holds, by source topic name, the topic ids its maps belong to.
 	Topics map[string]TopicIDs
+	// Cutover is the cutover's record (JSON owned by package cutover); nil
+	// when no cutover ever ran.
+	Cutover []byte
 	// Records is the number of state records read.
 	Records int
 }
@@ -225,7 +228,7 @@ func (s *Store) Forget(ctx context.Context, topic string) (int, error) {
 		if err != nil {
 			return err
 		}
-		if k.Migration == s.migration && k.Topic == topic && k.Kind != offsetmap.KindBaseline {
+		if k.Migration == s.migration && k.Topic == topic && k.Kind != offsetmap.KindBaseline && k.Kind != offsetmap.KindCutover {
 			keys[string(key)] = key
 		}
 		return nil
@@ -323,6 +326,12 @@ func (b *builder) add(key, value []byte) error {
 			return fmt.Errorf("decode baseline: %w", err)
 		}
 		st.Baseline = &bl
+	case offsetmap.KindCutover:
+		if rec.Tombstone {
+			st.Cutover = nil
+		} else {
+			st.Cutover = rec.Raw
+		}
 	case offsetmap.KindTopicIDs:
 		if rec.Tombstone {
 			delete(st.Topics, k.Topic)
@@ -390,4 +399,14 @@ func BaselineRecord(migration string, b *Baseline) (*kgo.Record, error) {
 		return nil, err
 	}
 	return &kgo.Record{Key: key, Value: v}, nil
+}
+
+// CutoverRecord returns the record that stores a cutover's record, the JSON
+// that package cutover encodes.
+func CutoverRecord(migration string, raw []byte) (*kgo.Record, error) {
+	key, err := offsetmap.CutoverKey(migration).MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	return &kgo.Record{Key: key, Value: raw}, nil
 }
