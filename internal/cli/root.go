@@ -184,6 +184,7 @@ walks you through a zero-loss cutover.`,
 		newTranslateCmd(g),
 		newDemoCmd(g),
 		newResetCmd(g),
+		newCutoverCmd(g),
 	)
 	refuseUnknownSubcommands(root)
 	return root

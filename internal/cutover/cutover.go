@@ -563,8 +563,12 @@ func (c *cutover) ends(ctx context.Context) (hw, lso map[offsetmap.TopicPartitio
 		return nil, nil, fmt.Errorf("list source last stable offsets: %w", err)
 	}
 	hw, lso = map[offsetmap.TopicPartition]int64{}, map[offsetmap.TopicPartition]int64{}
-	h.Each(func(o kadm.ListedOffset) { hw[offsetmap.TopicPartition{Topic: o.Topic, Partition: o.Partition}] = o.Offset })
-	l.Each(func(o kadm.ListedOffset) { lso[offsetmap.TopicPartition{Topic: o.Topic, Partition: o.Partition}] = o.Offset })
+	h.Each(func(o kadm.ListedOffset) {
+		hw[offsetmap.TopicPartition{Topic: o.Topic, Partition: o.Partition}] = o.Offset
+	})
+	l.Each(func(o kadm.ListedOffset) {
+		lso[offsetmap.TopicPartition{Topic: o.Topic, Partition: o.Partition}] = o.Offset
+	})
 	return hw, lso, nil
 }
 
@@ -858,9 +862,7 @@ func (c *cutover) groups(ctx context.Context, st *Step) error {
 			bad = append(bad, fmt.Sprintf("group %s %s[%d] is %s: %s", r.Group, r.Topic, r.Partition, r.Status, r.Reason))
 		}
 	}
-	for _, e := range rep.Errors {
-		bad = append(bad, e)
-	}
+	bad = append(bad, rep.Errors...)
 	f.Groups = len(seen)
 	c.rec.Groups = f
 	if len(bad) > 0 {

@@ -73,8 +73,8 @@ type Engine struct {
 	tgtRead *kgo.Client
 	// sealed is the cutover's seal that stopped the copy (under mu).
 	sealed *Seal
-	tgtAdm  *kadm.Client
-	store   *state.Store
+	tgtAdm *kadm.Client
+	store  *state.Store
 	// lockCtx ends when the writer lock is lost; records are produced under it.
 	lockCtx context.Context
 	// fence stops every write to the target once this process's writer lease

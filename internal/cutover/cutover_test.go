@@ -1,0 +1,442 @@
+package cutover_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kmigrate/kmigrate/internal/config"
+	"github.com/kmigrate/kmigrate/internal/cutover"
+	"github.com/kmigrate/kmigrate/internal/kafka"
+	"github.com/kmigrate/kmigrate/internal/kafkatest"
+	"github.com/kmigrate/kmigrate/internal/replicate"
+	"github.com/kmigrate/kmigrate/internal/state"
+)
+
+func TestMain(m *testing.M) { os.Exit(kafkatest.Main(m)) }
+
+func clusters(t *testing.T) (src, tgt *kafkatest.Cluster) {
+	t.Helper()
+	src = kafkatest.SharedT(t, kafkatest.Src, kafkatest.Options{Topology: kafkatest.TopologySingle})
+	tgt = kafkatest.SharedT(t, kafkatest.Tgt, kafkatest.Options{Topology: kafkatest.TopologySingle})
+	return src, tgt
+}
+
+// fixture is a live migration of one topic with one source group.
+type fixture struct {
+	src, tgt *kafkatest.Cluster
+	cfg      *config.Config
+	topic    string
+	group    string
+	stop     context.CancelFunc
+	done     chan error
+	engine   *replicate.Engine
+}
+
+const partitions = 2
+
+// newFixture creates a topic with keyed records and a committed transaction on
+// both partitions, a source group committed at 120 on partition 0 and 30 on
+// partition 1, and starts copying it.
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	src, tgt := clusters(t)
+	f := &fixture{src: src, tgt: tgt, topic: kafkatest.UniqueName(t, "orders"), group: kafkatest.UniqueName(t, "billing")}
+	kafkatest.CreateTopic(t, src, f.topic, partitions, nil)
+	cl := src.Client(t)
+	var recs []*kgo.Record
+	for i := range 400 {
+		recs = append(recs, &kgo.Record{Topic: f.topic, Partition: int32(i % partitions), Key: fmt.Appendf(nil, "k%d", i%37), Value: fmt.Appendf(nil, "v%d", i)})
+	}
+	kafkatest.Produce(t, src.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner())), recs...)
+	tx := src.Client(t, kgo.TransactionalID(kafkatest.UniqueName(t, "tx")), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	kafkatest.ProduceTransactions(t, tx, 2, func(int) bool { return false }, func(i int) []*kgo.Record {
+		return []*kgo.Record{{Topic: f.topic, Partition: int32(i % partitions), Value: fmt.Appendf(nil, "tx%d", i)}}
+	})
+	_ = cl
+	f.commitSource(t, map[int32]int64{0: 120, 1: 30})
+	f.cfg = kafkatest.MigrationConfig(t, src, tgt, f.topic)
+	f.cfg.Groups.Include = []string{"^" + f.group + "$"}
+	if err := f.cfg.Groups.Compile(); err != nil {
+		t.Fatal(err)
+	}
+	f.startRun(t)
+	f.waitCopied(t)
+	return f
+}
+
+func (f *fixture) commitSource(t *testing.T, at map[int32]int64) {
+	t.Helper()
+	o := kadm.Offsets{}
+	for p, off := range at {
+		o.Add(kadm.Offset{Topic: f.topic, Partition: p, At: off, LeaderEpoch: -1})
+	}
+	if err := f.src.Admin(t).CommitAllOffsets(context.Background(), f.group, o); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startRun starts the copy in this process, as `kmigrate run` would.
+func (f *fixture) startRun(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	f.engine = replicate.New(f.cfg, nil, &kafka.Builder{}, replicate.NewMetrics(prometheus.NewRegistry()))
+	f.stop, f.done = cancel, make(chan error, 1)
+	e := f.engine
+	go func() { f.done <- e.Run(ctx, replicate.Options{}) }()
+	t.Cleanup(func() { f.stopRun(t) })
+	select {
+	case <-e.Ready():
+	case err := <-f.done:
+		f.done <- err
+		t.Fatalf("run did not start: %v", err)
+	case <-time.After(90 * time.Second):
+		t.Fatal("run not ready after 90 s")
+	}
+}
+
+func (f *fixture) stopRun(t *testing.T) {
+	if f.stop == nil {
+		return
+	}
+	f.stop()
+	select {
+	case <-f.done:
+	case <-time.After(60 * time.Second):
+		t.Error("run did not stop within 60 s")
+	}
+	f.stop = nil
+}
+
+// waitCopied waits until the run copied everything the source holds.
+func (f *fixture) waitCopied(t *testing.T) {
+	t.Helper()
+	kafkatest.Eventually(t, 60*time.Second, func() error {
+		ends, err := f.src.Admin(t).ListEndOffsets(context.Background(), f.topic)
+		if err != nil {
+			return err
+		}
+		for _, s := range f.engine.Status() {
+			if e, _ := ends.Lookup(f.topic, s.Partition); s.SrcNext < e.Offset {
+				return fmt.Errorf("partition %d copied to %d of %d", s.Partition, s.SrcNext, e.Offset)
+			}
+		}
+		return nil
+	})
+}
+
+func (f *fixture) options(out *bytes.Buffer) cutover.Options {
+	return cutover.Options{QuietPeriod: time.Second, FreezeTimeout: 20 * time.Second, DrainTimeout: 30 * time.Second,
+		ConsumersTimeout: 10 * time.Second, SealTimeout: 30 * time.Second, Poll: 200 * time.Millisecond, Out: out}
+}
+
+func (f *fixture) cutover(t *testing.T, opts cutover.Options) (*cutover.Record, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	return cutover.Run(ctx, f.cfg, &kafka.Builder{}, nil, opts)
+}
+
+func stepOf(t *testing.T, r *cutover.Record, name string) *cutover.Step {
+	t.Helper()
+	for _, s := range r.Steps {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no step %s in %+v", name, r.Steps)
+	return nil
+}
+
+func (f *fixture) sealed(t *testing.T) *replicate.Seal {
+	t.Helper()
+	s, err := replicate.ReadSeal(context.Background(), f.tgt.Admin(t), f.cfg.Migration, state.TopicName(f.cfg.Migration))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// assertUntouched checks what a NO-GO must leave: the copy running, unsealed.
+func (f *fixture) assertUntouched(t *testing.T, rec *cutover.Record) {
+	t.Helper()
+	if rec.Phase != cutover.PhaseNoGo || rec.Decision != cutover.NOGO {
+		t.Errorf("record phase %s decision %s, want no-go NO-GO", rec.Phase, rec.Decision)
+	}
+	if s := f.sealed(t); s != nil {
+		t.Errorf("a NO-GO left the migration sealed by %v", s)
+	}
+	select {
+	case err := <-f.done:
+		f.done <- err
+		t.Errorf("a NO-GO stopped the run: %v", err)
+	default:
+	}
+	if f.engine.Sealed() != nil {
+		t.Error("the run saw a seal during a NO-GO")
+	}
+}
+
+// TestCutoverGo: a healthy, quiet migration is cut over: every step passes,
+// the run stops on the seal after a clean flush, the source group is
+// translated to the target exactly (a consumer resumes at the record after the
+// one it had read), the report has the figures, a new run refuses the sealed
+// migration, and once producers write to the target an abort is refused.
+func TestCutoverGo(t *testing.T) {
+	f := newFixture(t)
+	var out bytes.Buffer
+	rec, err := f.cutover(t, f.options(&out))
+	if err != nil {
+		t.Fatalf("cutover: %v\n%s", err, out.String())
+	}
+	if rec.Decision != cutover.GO || rec.Phase != cutover.PhaseGo || !rec.Sealed {
+		t.Fatalf("decision %s phase %s sealed %t, want GO go sealed\n%s", rec.Decision, rec.Phase, rec.Sealed, out.String())
+	}
+	for _, name := range cutover.Steps {
+		if s := stepOf(t, rec, name); s.Result != cutover.ResultPassed {
+			t.Errorf("step %s: %s (%s)", name, s.Result, s.Summary)
+		}
+	}
+	select {
+	case err := <-f.done:
+		if err != nil {
+			t.Errorf("the sealed run returned %v, want a clean stop", err)
+		}
+		f.stop = nil
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run did not stop after the seal")
+	}
+	if f.engine.Sealed() == nil {
+		t.Error("the run does not know it was sealed")
+	}
+	ends, err := f.src.Admin(t).ListEndOffsets(context.Background(), f.topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for p := range int32(partitions) {
+		e, _ := ends.Lookup(f.topic, p)
+		if got := rec.Frozen[f.topic][p]; got != e.Offset {
+			t.Errorf("frozen offset of partition %d is %d, source end %d", p, got, e.Offset)
+		}
+		total += rec.TargetEnds[f.topic][p]
+	}
+	if len(rec.Topics) != 1 || rec.Topics[0].Records != 400+2 || total != 402 {
+		t.Errorf("figures %+v, target ends sum %d; want 402 records copied", rec.Topics, total)
+	}
+	if g := rec.Groups; g == nil || g.Groups != 1 || g.Partitions != 2 || g.Statuses["in-sync"] != 2 {
+		t.Errorf("group figures %+v, want one group with 2 partitions in sync", rec.Groups)
+	}
+	if v := rec.Verify; v == nil || v.Result != "PASS" {
+		t.Errorf("verify figures %+v, want PASS", rec.Verify)
+	}
+
+	// A consumer of the group on the target resumes exactly after what it read.
+	srcRecs := kafkatest.ReadAll(t, f.src, f.topic)
+	cons := f.tgt.Client(t, kgo.ConsumerGroup(f.group), kgo.ConsumeTopics(f.topic), kgo.DisableAutoCommit(), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	first := map[int32]*kgo.Record{}
+	kafkatest.Eventually(t, 30*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if first[r.Partition] == nil {
+				first[r.Partition] = r
+			}
+		})
+		if len(first) < partitions {
+			return fmt.Errorf("first records of %d partitions read", len(first))
+		}
+		return nil
+	})
+	for p, at := range map[int32]int64{0: 120, 1: 30} {
+		var want *kgo.Record
+		for _, r := range srcRecs[p] {
+			if r.Offset >= at {
+				want = r
+				break
+			}
+		}
+		if got := first[p]; !bytes.Equal(got.Value, want.Value) || !bytes.Equal(got.Key, want.Key) {
+			t.Errorf("partition %d: the target consumer resumed at %q, want %q (source offset %d)", p, got.Value, want.Value, want.Offset)
+		}
+	}
+
+	// A new run of the sealed migration refuses.
+	e := replicate.New(f.cfg, nil, &kafka.Builder{}, replicate.NewMetrics(prometheus.NewRegistry()))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := e.Run(ctx, replicate.Options{UntilCaughtUp: true}); !errors.Is(err, replicate.ErrSealed) || !strings.Contains(err.Error(), rec.ID) {
+		t.Errorf("a run of the sealed migration returned %v, want ErrSealed naming cutover %s", err, rec.ID)
+	}
+
+	// A re-run of the cutover reports the GO again and changes nothing.
+	again, err := f.cutover(t, f.options(&out))
+	if err != nil || again.ID != rec.ID {
+		t.Errorf("re-run after GO: %v, id %s (want %s)", err, again.ID, rec.ID)
+	}
+
+	// Producers moved to the target: abort must refuse now.
+	kafkatest.Produce(t, f.tgt.Client(t), &kgo.Record{Topic: f.topic, Value: []byte("after the switch")})
+	if _, err := cutover.Abort(context.Background(), f.cfg, &kafka.Builder{}, nil, cutover.Options{}); err == nil || !strings.Contains(err.Error(), "run --reverse") {
+		t.Errorf("abort after producers wrote to the target: %v, want a refusal pointing at run --reverse", err)
+	}
+}
+
+// TestCutoverNoGoProducerKeepsWriting: a producer that never stops makes the
+// freeze NO-GO, naming the partition and the producer id, and leaves the copy
+// running and unsealed.
+func TestCutoverNoGoProducerKeepsWriting(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	writer := f.src.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	go func() {
+		for i := 0; ctx.Err() == nil; i++ {
+			_ = writer.ProduceSync(ctx, &kgo.Record{Topic: f.topic, Partition: 1, Value: fmt.Appendf(nil, "late%d", i)}).FirstErr()
+			time.Sleep(100 * time.Millisecond) // the workload's pace, not synchronisation
+		}
+	}()
+	var out bytes.Buffer
+	opts := f.options(&out)
+	opts.FreezeTimeout = 4 * time.Second
+	rec, err := f.cutover(t, opts)
+	if !errors.Is(err, cutover.ErrNoGo) {
+		t.Fatalf("cutover with a live producer: %v, want NO-GO\n%s", err, out.String())
+	}
+	s := stepOf(t, rec, cutover.StepFreeze)
+	details := strings.Join(s.Details, "\n")
+	if s.Result != cutover.ResultFailed || !strings.Contains(details, f.topic+"[1] still moving") || !strings.Contains(details, "producer id") {
+		t.Errorf("freeze %s: %s\n%s; want partition 1 named as moving with its producer id", s.Result, s.Summary, details)
+	}
+	if strings.Contains(details, f.topic+"[0] still moving") {
+		t.Errorf("partition 0 is quiet but reported moving:\n%s", details)
+	}
+	f.assertUntouched(t, rec)
+}
+
+// TestCutoverNoGoActiveConsumer: a consumer still in the source group makes
+// the consumers step NO-GO with its member id, client id and host.
+func TestCutoverNoGoActiveConsumer(t *testing.T) {
+	f := newFixture(t)
+	member := f.src.Client(t, kgo.ConsumerGroup(f.group), kgo.ConsumeTopics(f.topic), kgo.DisableAutoCommit(), kgo.ClientID("still-here"))
+	kafkatest.Eventually(t, 30*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		member.PollFetches(ctx)
+		d, err := f.src.Admin(t).DescribeGroups(context.Background(), f.group)
+		if err != nil {
+			return err
+		}
+		if g := d[f.group]; len(g.Members) != 1 {
+			return fmt.Errorf("group has %d members", len(g.Members))
+		}
+		return nil
+	})
+	var out bytes.Buffer
+	opts := f.options(&out)
+	opts.ConsumersTimeout = 2 * time.Second
+	rec, err := f.cutover(t, opts)
+	if !errors.Is(err, cutover.ErrNoGo) {
+		t.Fatalf("cutover with a live consumer: %v, want NO-GO\n%s", err, out.String())
+	}
+	s := stepOf(t, rec, cutover.StepConsumers)
+	details := strings.Join(s.Details, "\n")
+	if s.Result != cutover.ResultFailed || !strings.Contains(details, "group "+f.group) || !strings.Contains(details, "client id still-here") {
+		t.Errorf("consumers %s: %s\n%s; want the member named with its client id", s.Result, s.Summary, details)
+	}
+	f.assertUntouched(t, rec)
+}
+
+// TestCutoverNoGoPreflight: without a live run, and with lag over the
+// threshold, preflight is NO-GO and says both.
+func TestCutoverNoGoPreflight(t *testing.T) {
+	f := newFixture(t)
+	f.stopRun(t)
+	var recs []*kgo.Record
+	for i := range 300 {
+		recs = append(recs, &kgo.Record{Topic: f.topic, Value: fmt.Appendf(nil, "more%d", i)})
+	}
+	kafkatest.Produce(t, f.src.Client(t), recs...)
+	var out bytes.Buffer
+	opts := f.options(&out)
+	opts.MaxLag = 100
+	rec, err := f.cutover(t, opts)
+	if !errors.Is(err, cutover.ErrNoGo) {
+		t.Fatalf("cutover without a run: %v, want NO-GO\n%s", err, out.String())
+	}
+	s := stepOf(t, rec, cutover.StepPreflight)
+	details := strings.Join(s.Details, "\n")
+	for _, want := range []string{"no `kmigrate run` of this migration is alive", "lag is 300 records, over the threshold of 100"} {
+		if !strings.Contains(details, want) {
+			t.Errorf("preflight details lack %q:\n%s", want, details)
+		}
+	}
+	if rec.Phase != cutover.PhaseNoGo || f.sealed(t) != nil {
+		t.Errorf("phase %s, seal %v: want no-go and unsealed", rec.Phase, f.sealed(t))
+	}
+}
+
+// hookWriter runs a function, synchronously, when a progress line containing
+// a fragment is written: the step it announces starts only after it returned.
+type hookWriter struct {
+	bytes.Buffer
+	fragment string
+	hook     func()
+}
+
+func (h *hookWriter) Write(p []byte) (int, error) {
+	if h.hook != nil && bytes.Contains(p, []byte(h.fragment)) {
+		h.hook()
+		h.hook = nil
+	}
+	return h.Buffer.Write(p)
+}
+
+// TestCutoverNoGoVerifyMismatch: a target group moved after the final
+// translation (a consumer started on the target too early) fails the final
+// verification: NO-GO, nothing sealed, the copy still running. The same
+// mismatch present from the start is caught by preflight's sample verification.
+func TestCutoverNoGoVerifyMismatch(t *testing.T) {
+	f := newFixture(t)
+	ahead := func() {
+		o := kadm.Offsets{}
+		o.Add(kadm.Offset{Topic: f.topic, Partition: 0, At: 190, LeaderEpoch: -1})
+		if err := f.tgt.Admin(t).CommitAllOffsets(context.Background(), f.group, o); err != nil {
+			t.Error(err)
+		}
+	}
+	out := &hookWriter{fragment: "[6/8] verify ...", hook: ahead}
+	opts := f.options(nil)
+	opts.Out = out
+	rec, err := f.cutover(t, opts)
+	if !errors.Is(err, cutover.ErrNoGo) {
+		t.Fatalf("cutover with a target group moved: %v, want NO-GO\n%s", err, out.String())
+	}
+	if s := stepOf(t, rec, cutover.StepGroups); s.Result != cutover.ResultPassed {
+		t.Errorf("groups step %s: %s; want passed before the group moved", s.Result, s.Summary)
+	}
+	s := stepOf(t, rec, cutover.StepVerify)
+	if s.Result != cutover.ResultFailed || !strings.Contains(strings.Join(s.Details, "\n"), f.group) {
+		t.Errorf("verify %s: %s\n%s; want a failed groups check naming %s", s.Result, s.Summary, strings.Join(s.Details, "\n"), f.group)
+	}
+	f.assertUntouched(t, rec)
+
+	// The same mismatch before the cutover starts: preflight refuses.
+	var buf bytes.Buffer
+	rec, err = f.cutover(t, f.options(&buf))
+	if !errors.Is(err, cutover.ErrNoGo) {
+		t.Fatalf("second cutover: %v, want NO-GO\n%s", err, buf.String())
+	}
+	if s := stepOf(t, rec, cutover.StepPreflight); s.Result != cutover.ResultFailed || !strings.Contains(strings.Join(s.Details, "\n"), "groups check failed") {
+		t.Errorf("preflight %s: %s\n%s; want the sample verification's groups check named", s.Result, s.Summary, strings.Join(s.Details, "\n"))
+	}
+}
