@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -438,5 +441,128 @@ func TestCutoverNoGoVerifyMismatch(t *testing.T) {
 	}
 	if s := stepOf(t, rec, cutover.StepPreflight); s.Result != cutover.ResultFailed || !strings.Contains(strings.Join(s.Details, "\n"), "groups check failed") {
 		t.Errorf("preflight %s: %s\n%s; want the sample verification's groups check named", s.Result, s.Summary, strings.Join(s.Details, "\n"))
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// kmigrateBinary builds the kmigrate command once per test process.
+func kmigrateBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "kmigrate-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "kmigrate")
+		if out, err := exec.Command("go", "build", "-o", binPath, "github.com/kmigrate/kmigrate/cmd/kmigrate").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// configFile writes the fixture's configuration for the kmigrate binary.
+func (f *fixture) configFile(t *testing.T) string {
+	t.Helper()
+	body := fmt.Sprintf(`migration: %s
+source:
+  bootstrap_servers: [%s]
+target:
+  bootstrap_servers: [%s]
+topics:
+  include: [%q]
+groups:
+  include: [%q]
+http:
+  listen: "off"
+`, f.cfg.Migration, strings.Join(f.src.Bootstrap, ","), strings.Join(f.tgt.Bootstrap, ","), f.cfg.Topics.Include[0], f.cfg.Groups.Include[0])
+	path := filepath.Join(t.TempDir(), "kmigrate.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestCutoverKilledResumes kills `kmigrate cutover` with SIGKILL while a step
+// waits, then runs it again: the re-run resumes the same cutover where it
+// stopped (the steps before are not run again) and ends GO.
+func TestCutoverKilledResumes(t *testing.T) {
+	bin := kmigrateBinary(t)
+	for _, tc := range []struct {
+		step  string
+		args  []string
+		setup func(t *testing.T, f *fixture) (release func())
+	}{
+		{step: "[2/8] freeze ...", args: []string{"--quiet-period", "60s"}},
+		{step: "[4/8] consumers ...", setup: func(t *testing.T, f *fixture) func() {
+			member := f.src.Client(t, kgo.ConsumerGroup(f.group), kgo.ConsumeTopics(f.topic), kgo.DisableAutoCommit())
+			kafkatest.Eventually(t, 30*time.Second, func() error {
+				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+				defer cancel()
+				member.PollFetches(ctx)
+				d, err := f.src.Admin(t).DescribeGroups(context.Background(), f.group)
+				if err == nil && len(d[f.group].Members) != 1 {
+					err = fmt.Errorf("group has %d members", len(d[f.group].Members))
+				}
+				return err
+			})
+			return member.Close
+		}},
+		{step: "[7/8] seal ..."},
+	} {
+		t.Run(strings.Fields(tc.step)[1], func(t *testing.T) {
+			f := newFixture(t)
+			cfgPath := f.configFile(t)
+			release := func() {}
+			if tc.setup != nil {
+				release = tc.setup(t, f)
+			}
+			args := append([]string{"cutover", "-c", cfgPath, "--yes", "--quiet-period", "1s", "--consumers-timeout", "2m"}, tc.args...)
+			first := exec.Command(bin, args...)
+			var out kafkatest.SyncBuffer
+			first.Stdout, first.Stderr = &out, &out
+			if err := first.Start(); err != nil {
+				t.Fatal(err)
+			}
+			kafkatest.Eventually(t, 90*time.Second, func() error {
+				if !strings.Contains(out.String(), tc.step) {
+					return fmt.Errorf("cutover has not reached %q:\n%s", tc.step, out.String())
+				}
+				return nil
+			})
+			if err := first.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			_ = first.Wait()
+			release()
+
+			second := exec.Command(bin, "cutover", "-c", cfgPath, "--yes", "--quiet-period", "1s", "--report", filepath.Join(t.TempDir(), "report.json"))
+			got, err := second.CombinedOutput()
+			if err != nil {
+				t.Fatalf("re-run after kill -9 at %q: %v\nfirst:\n%s\nsecond:\n%s", tc.step, err, out.String(), got)
+			}
+			text := string(got)
+			if !strings.Contains(text, "resuming cutover") || !strings.Contains(text, "[1/8] preflight: passed before") || !strings.Contains(text, ": GO") {
+				t.Errorf("the re-run did not resume and finish GO:\n%s", text)
+			}
+			select {
+			case err := <-f.done:
+				if err != nil {
+					t.Errorf("the run returned %v after the seal", err)
+				}
+				f.stop = nil
+			case <-time.After(30 * time.Second):
+				t.Error("the run did not stop after the seal")
+			}
+		})
 	}
 }
