@@ -15,8 +15,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kmigrate/kmigrate/internal/acls"
 	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/cutover"
 	"github.com/kmigrate/kmigrate/internal/kafka"
@@ -53,21 +55,31 @@ const partitions = 2
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	src, tgt := clusters(t)
+	return newFixtureOn(t, src, tgt, nil)
+}
+
+// newFixtureOn is newFixture between src and tgt; sourceCfg, when set,
+// replaces the source's connection settings.
+func newFixtureOn(t *testing.T, src, tgt *kafkatest.Cluster, sourceCfg *config.Cluster) *fixture {
+	t.Helper()
 	f := &fixture{src: src, tgt: tgt, topic: kafkatest.UniqueName(t, "orders"), group: kafkatest.UniqueName(t, "billing")}
 	kafkatest.CreateTopic(t, src, f.topic, partitions, nil)
-	cl := src.Client(t)
 	var recs []*kgo.Record
 	for i := range 400 {
 		recs = append(recs, &kgo.Record{Topic: f.topic, Partition: int32(i % partitions), Key: fmt.Appendf(nil, "k%d", i%37), Value: fmt.Appendf(nil, "v%d", i)})
 	}
-	kafkatest.Produce(t, src.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner())), recs...)
-	tx := src.Client(t, kgo.TransactionalID(kafkatest.UniqueName(t, "tx")), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	kafkatest.Produce(t, f.srcClient(t, kgo.RecordPartitioner(kgo.ManualPartitioner())), recs...)
+	tx := f.srcClient(t, kgo.TransactionalID(kafkatest.UniqueName(t, "tx")), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	kafkatest.ProduceTransactions(t, tx, 2, func(int) bool { return false }, func(i int) []*kgo.Record {
 		return []*kgo.Record{{Topic: f.topic, Partition: int32(i % partitions), Value: fmt.Appendf(nil, "tx%d", i)}}
 	})
-	_ = cl
 	f.commitSource(t, map[int32]int64{0: 120, 1: 30})
 	f.cfg = kafkatest.MigrationConfig(t, src, tgt, f.topic)
+	if sourceCfg != nil {
+		sourceCfg.RequestTimeout = f.cfg.Source.RequestTimeout
+		sourceCfg.ClientID = f.cfg.Source.ClientID
+		f.cfg.Source = *sourceCfg
+	}
 	f.cfg.Groups.Include = []string{"^" + f.group + "$"}
 	if err := f.cfg.Groups.Compile(); err != nil {
 		t.Fatal(err)
@@ -75,6 +87,15 @@ func newFixture(t *testing.T) *fixture {
 	f.startRun(t)
 	f.waitCopied(t)
 	return f
+}
+
+// srcClient returns a source client with every right.
+func (f *fixture) srcClient(t *testing.T, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	if f.src.Options.Authorizer {
+		return f.src.ClientAs(t, "admin", opts...)
+	}
+	return f.src.Client(t, opts...)
 }
 
 func (f *fixture) commitSource(t *testing.T, at map[int32]int64) {
@@ -564,5 +585,92 @@ func TestCutoverKilledResumes(t *testing.T) {
 				t.Error("the run did not stop after the seal")
 			}
 		})
+	}
+}
+
+// TestCutoverFenceSource: with --fence-source the freeze denies writes to the
+// selected source topic for every principal that may write it but kmigrate's
+// (here alice, granted WRITE by an ACL; kmigrate reads as the super user
+// admin). A NO-GO removes the DENY again; a GO keeps it, and an abort before
+// any application wrote to the target removes it and lifts the seal.
+func TestCutoverFenceSource(t *testing.T) {
+	src := kafkatest.SharedT(t, kafkatest.Auth, kafkatest.Options{Topology: kafkatest.TopologySingle, SASL: true, TLS: true, Authorizer: true})
+	_, tgt := clusters(t)
+	srcCfg := &config.Cluster{BootstrapServers: src.SASLBootstrap,
+		SASL: &config.SASL{Mechanism: config.MechanismScramSHA512, Username: "admin", Password: config.NewSecret(src.Users["admin"])}}
+	f := newFixtureOn(t, src, tgt, srcCfg)
+	if errs := acls.Create(t.Context(), src.ClientAs(t, "admin"), []acls.ACL{
+		{Principal: "User:alice", Host: "*", ResourceType: acls.Topic, ResourceName: f.topic, PatternType: acls.Literal, Operation: acls.OpWrite, Permission: acls.Allow},
+	}); errors.Join(errs...) != nil {
+		t.Fatal(errors.Join(errs...))
+	}
+	alice := src.ClientAs(t, "alice", kgo.DisableIdempotentWrite(), kgo.RecordRetries(1), kgo.RecordDeliveryTimeout(10*time.Second))
+	aliceWrites := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		return alice.ProduceSync(ctx, &kgo.Record{Topic: f.topic, Value: []byte("alice")}).FirstErr()
+	}
+	var err error
+	kafkatest.Eventually(t, 30*time.Second, func() error { return aliceWrites() })
+	f.waitCopied(t)
+
+	// NO-GO (a consumer stays): alice is fenced during the consumers step,
+	// and free again afterwards.
+	member := f.srcClient(t, kgo.ConsumerGroup(f.group), kgo.ConsumeTopics(f.topic), kgo.DisableAutoCommit())
+	kafkatest.Eventually(t, 30*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		member.PollFetches(ctx)
+		d, err := f.src.Admin(t).DescribeGroups(context.Background(), f.group)
+		if err == nil && len(d[f.group].Members) != 1 {
+			err = fmt.Errorf("group has %d members", len(d[f.group].Members))
+		}
+		return err
+	})
+	var fencedErr error
+	out := &hookWriter{fragment: "[4/8] consumers ...", hook: func() { fencedErr = aliceWrites() }}
+	opts := f.options(nil)
+	opts.Out, opts.FenceSource, opts.ConsumersTimeout = out, true, 2*time.Second
+	rec, err := f.cutover(t, opts)
+	if !errors.Is(err, cutover.ErrNoGo) {
+		t.Fatalf("cutover with a live consumer: %v, want NO-GO\n%s", err, out.String())
+	}
+	if !errors.Is(fencedErr, kerr.TopicAuthorizationFailed) {
+		t.Errorf("alice wrote during the freeze: %v, want TOPIC_AUTHORIZATION_FAILED", fencedErr)
+	}
+	if len(rec.SourceFence) != 0 {
+		t.Errorf("the NO-GO kept source ACLs %v", rec.SourceFence)
+	}
+	if err := aliceWrites(); err != nil {
+		t.Errorf("alice cannot write after the NO-GO removed the fence: %v", err)
+	}
+	member.Close()
+	f.waitCopied(t)
+
+	// GO: alice stays fenced; kmigrate's own principal was never denied.
+	var buf bytes.Buffer
+	opts = f.options(&buf)
+	opts.FenceSource = true
+	rec, err = f.cutover(t, opts)
+	if err != nil {
+		t.Fatalf("cutover: %v\n%s", err, buf.String())
+	}
+	if len(rec.SourceFence) != 1 || rec.SourceFence[0].Principal != "User:alice" || rec.SourceFence[0].Permission != acls.Deny {
+		t.Errorf("source fence %v, want one DENY for User:alice", rec.SourceFence)
+	}
+	if err := aliceWrites(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Errorf("alice writes after the GO: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
+
+	// Abort before anyone wrote to the target: fence removed, seal lifted.
+	rec, err = cutover.Abort(context.Background(), f.cfg, &kafka.Builder{}, nil, cutover.Options{})
+	if err != nil {
+		t.Fatalf("abort: %v", err)
+	}
+	if rec.Phase != cutover.PhaseAborted || len(rec.SourceFence) != 0 || f.sealed(t) != nil {
+		t.Errorf("after abort: phase %s, fence %v, seal %v", rec.Phase, rec.SourceFence, f.sealed(t))
+	}
+	if err := aliceWrites(); err != nil {
+		t.Errorf("alice cannot write after the abort: %v", err)
 	}
 }
