@@ -1,6 +1,9 @@
 package offsetmap
 
-import "fmt"
+import (
+	"fmt"
+	"sort"
+)
 
 // TranslationKind says how far a [Translation] can be trusted.
 type TranslationKind uint8
@@ -161,4 +164,37 @@ func (p *Partition) lastBefore(c int64) int {
 		}
 	}
 	return lo - 1
+}
+
+// Inverse maps a target consumer position t (the next target offset to read)
+// back to a source position: the source offset of the record copied to target
+// offset t, or the next source offset to read when t is the target's next
+// offset. It is what a consumer needs to go back from the target to the source
+// (the reverse of Translate). Inside a coarsened segment the answer is the
+// lowest source offset the record can have: the consumer may re-read up to
+// MaxDuplicates records but skips none. Below the first copied target offset
+// it is BehindStart with the first source offset read; beyond what was copied,
+// Pending.
+func (p *Partition) Inverse(t int64) Translation {
+	next := p.tgtNext()
+	switch {
+	case t < p.t0:
+		return Translation{Kind: BehindStart, Offset: p.srcBegin}
+	case t > next:
+		return Translation{Kind: Pending, Offset: -1}
+	case t == next:
+		return Translation{Kind: Exact, Offset: p.srcNext}
+	}
+	// The run holding target offset t: runs are contiguous in target space.
+	i := sort.Search(len(p.runs), func(i int) bool { return p.runs[i].tgt+p.runs[i].count > t })
+	r := p.runs[i]
+	k := t - r.tgt
+	if i == 0 && p.coarsened {
+		lo, hi := r.src+k, p.segEnd-(r.count-k)
+		if lo == hi {
+			return Translation{Kind: Exact, Offset: lo}
+		}
+		return Translation{Kind: Approximate, Offset: lo, MaxDuplicates: hi - lo}
+	}
+	return Translation{Kind: Exact, Offset: r.src + k}
 }

@@ -48,6 +48,21 @@ type Options struct {
 	// Events receives notable events (topic created, data lost to retention,
 	// partition failed); nil discards them.
 	Events func(Event)
+	// Start, for partitions never copied before, copies from a given source
+	// offset onto a target partition that already holds records, instead of
+	// from the source log start onto an empty one: the reverse copy after a
+	// cutover continues from the switch point. A partition in Start whose
+	// target does not end exactly at TargetEnd is refused.
+	Start map[TP]StartAt
+	// KeepTargetConfigs leaves the configs of existing target topics as they
+	// are (the reverse copy writes to the original source topics).
+	KeepTargetConfigs bool
+}
+
+// StartAt is where a partition's first copy begins: source offset From,
+// appended to a target partition that ends at TargetEnd.
+type StartAt struct {
+	From, TargetEnd int64
 }
 
 // Event is something an operator should see in the event log of the dashboard.
@@ -358,7 +373,7 @@ func (e *Engine) discover(ctx context.Context, st *state.State) error {
 	if specs, err = e.checkIdentity(ctx, topics, specs); err != nil {
 		return err
 	}
-	actions, err := EnsureTopics(ctx, e.tgtAdm, specs)
+	actions, err := ensureTopics(ctx, e.tgtAdm, specs, !e.opts.KeepTargetConfigs)
 	if err != nil {
 		return err
 	}
@@ -479,6 +494,9 @@ func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []s
 			in := resumeInput{
 				tp: tp, tgtTopic: s.Target,
 				saved: st.Partitions[state.Key{Topic: tp.Topic, Partition: p}],
+			}
+			if at, ok := e.opts.Start[tp]; ok {
+				in.start = &at
 			}
 			if o, ok := srcStarts.Lookup(s.Source, p); ok && o.Err == nil {
 				in.srcStart = o.Offset

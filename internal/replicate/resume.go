@@ -22,6 +22,9 @@ type resumeInput struct {
 	// srcStart is the source log start offset; tgtStart and tgtEnd bound the
 	// target partition.
 	srcStart, tgtStart, tgtEnd int64
+	// start, when set, is where a partition never copied before begins
+	// (Options.Start).
+	start *StartAt
 }
 
 // readTimeout bounds each read of reconciliation (one chunk of records).
@@ -58,6 +61,32 @@ func (e *Engine) resume(ctx context.Context, in resumeInput, maxRecordBytes int6
 }
 
 func (e *Engine) resumeMap(ctx context.Context, in resumeInput, maxRecordBytes int64, tgtName string) (*partition, int64, error) {
+	if in.saved == nil && in.start != nil {
+		// A continuation (the reverse copy after a cutover): the target must end
+		// exactly where the switch left it, or someone else wrote to it since.
+		if in.tgtEnd != in.start.TargetEnd {
+			return nil, 0, fmt.Errorf("target %s ends at offset %d, but the copy must continue it from offset %d, where it ended at the switch: %d records were written to it since by someone else; refusing to continue this partition",
+				tgtName, in.tgtEnd, in.start.TargetEnd, in.tgtEnd-in.start.TargetEnd)
+		}
+		m, err := offsetmap.New(in.tgtEnd, in.start.From)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%v: %w", in.tp, err)
+		}
+		p := newPartition(in.tp, in.tgtTopic, m, maxRecordBytes)
+		p.dirty = true
+		if err := e.checkpointOne(ctx, p); err != nil {
+			return nil, 0, err
+		}
+		from := in.start.From
+		if from < in.srcStart {
+			p.mu.Lock()
+			e.loseLocked(p, from, in.srcStart)
+			p.mu.Unlock()
+			from = in.srcStart
+		}
+		p.srcPos = from
+		return p, from, nil
+	}
 	if in.saved == nil {
 		if in.tgtEnd > in.tgtStart {
 			return nil, 0, fmt.Errorf("target %s holds %d records (offsets %d to %d) that kmigrate did not write; kmigrate must be the only writer of its target partitions: empty or delete that topic, or pick another name with a rename rule",

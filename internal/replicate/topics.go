@@ -29,6 +29,12 @@ type TopicAction struct {
 // error for that topic: records would land in the same partition numbers, but
 // the target has partitions the source cannot fill, which plan reports.
 func EnsureTopics(ctx context.Context, tgtAdm *kadm.Client, specs []scope.TopicSpec) ([]TopicAction, error) {
+	return ensureTopics(ctx, tgtAdm, specs, true)
+}
+
+// ensureTopics is EnsureTopics; without syncExisting the configs of existing
+// target topics are left alone.
+func ensureTopics(ctx context.Context, tgtAdm *kadm.Client, specs []scope.TopicSpec, syncExisting bool) ([]TopicAction, error) {
 	if len(specs) == 0 {
 		return nil, nil
 	}
@@ -70,7 +76,9 @@ func EnsureTopics(ctx context.Context, tgtAdm *kadm.Client, specs []scope.TopicS
 			actions = append(actions, TopicAction{Topic: s.Target, Action: "failed", Err: fmt.Errorf("target topic %s has %d partitions, the source %s has %d", s.Target, have, s.Source, s.Partitions)})
 			continue
 		}
-		toAlter = append(toAlter, s)
+		if syncExisting {
+			toAlter = append(toAlter, s)
+		}
 	}
 	alterActs, err := syncConfigs(ctx, tgtAdm, toAlter)
 	if err != nil {
