@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kmigrate/kmigrate/internal/cutover"
 	"io"
 	"log/slog"
 	"os"
@@ -82,9 +83,12 @@ type errorObject struct {
 // globals are the flags every command shares.
 type globals struct {
 	configFile string
-	logLevel   string
-	logFormat  string
-	streams    Streams
+	// reverse selects the reverse migration (target to source) of a migration
+	// that was cut over.
+	reverse   bool
+	logLevel  string
+	logFormat string
+	streams   Streams
 }
 
 // logger builds the process logger from the flags; logs go to stderr so that
@@ -114,6 +118,11 @@ func (g *globals) setup() (*slog.Logger, *config.Config, error) {
 	cfg, err := config.Load(g.configFile)
 	if err != nil {
 		return nil, nil, err
+	}
+	if g.reverse {
+		if cfg, err = cutover.ReverseConfig(cfg); err != nil {
+			return nil, nil, err
+		}
 	}
 	return log, cfg, nil
 }
@@ -169,6 +178,7 @@ walks you through a zero-loss cutover.`,
 	pf.StringVarP(&g.configFile, "config", "c", envOr("KMIGRATE_CONFIG", "kmigrate.yaml"), "configuration file (env KMIGRATE_CONFIG)")
 	pf.StringVar(&g.logLevel, "log-level", envOr("KMIGRATE_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	pf.BoolVar(&g.reverse, "reverse", false, "work on the reverse migration (target to source, id <migration>"+cutover.ReverseSuffix+") that rolls back a cutover that ended GO")
 	root.AddCommand(
 		newVersionCmd(g),
 		newConfigCmd(g),

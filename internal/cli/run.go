@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"github.com/kmigrate/kmigrate/internal/cutover"
 	"log/slog"
 	"os"
 	"runtime/pprof"
@@ -54,6 +55,20 @@ SIGTERM flushes, checkpoints and exits 0.`,
 			if err != nil {
 				return err
 			}
+			opts := replicate.Options{UntilCaughtUp: untilCaughtUp}
+			var rev *cutover.Reverse
+			if g.reverse {
+				// Copy back what applications wrote to the target since the
+				// switch, continuing each source partition where the freeze
+				// left it.
+				if rev, err = cutover.PrepareReverse(cmd.Context(), cfg, &kafka.Builder{Logger: log}, log); err != nil {
+					return err
+				}
+				for _, a := range rev.Lifted {
+					log.Info("lifted the cutover's DENY WRITE on the source for the reverse copy", "acl", a.String())
+				}
+				cfg, opts.Start, opts.KeepTargetConfigs = rev.Config, rev.Start, true
+			}
 			if cpuProfile != "" {
 				stop, err := startCPUProfile(cpuProfile)
 				if err != nil {
@@ -62,7 +77,8 @@ SIGTERM flushes, checkpoints and exits 0.`,
 				defer stop()
 			}
 			rt := newMigration(cfg, log)
-			return rt.runServed(cmd.Context(), replicate.Options{UntilCaughtUp: untilCaughtUp}, bar)
+			rt.reverse = rev
+			return rt.runServed(cmd.Context(), opts, bar)
 		},
 	}
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (diagnostics)")
@@ -84,6 +100,8 @@ type migration struct {
 	verifyMetrics *metrics.Verify
 	// info exports the build, this instance's liveness and the clusters' ids.
 	info *metrics.Info
+	// reverse is set for the reverse copy after a cutover (run --reverse).
+	reverse *cutover.Reverse
 }
 
 func newMigration(cfg *config.Config, log *slog.Logger) *migration {
@@ -145,7 +163,11 @@ func (rt *migration) run(ctx context.Context, opts replicate.Options) error {
 				return cerr
 			}
 			defer env.close()
-			syncer = groups.NewSyncer(rt.cfg, rt.log, env.src, env.tgt, rt.engine, rt.groupMetrics)
+			var tr groups.Translator = rt.engine
+			if rt.reverse != nil {
+				tr = rt.reverse.Translator(rt.engine)
+			}
+			syncer = groups.NewSyncer(rt.cfg, rt.log, env.src, env.tgt, tr, rt.groupMetrics)
 			defer syncer.Close()
 			rt.feed.SetGroups(syncer)
 			syncDone = make(chan struct{})

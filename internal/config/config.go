@@ -21,6 +21,9 @@ type Config struct {
 	// (offset map, checkpoints) and its consumer group on the source, so two
 	// migrations between the same clusters never mix.
 	Migration string `yaml:"migration"`
+	// ReverseOf is set on the reverse migration of a cut-over one (kmigrate
+	// --reverse): the id of the forward migration. Never read from a file.
+	ReverseOf string `yaml:"-"`
 	// Source is the cluster records are copied from.
 	Source Cluster `yaml:"source"`
 	// Target is the cluster records are copied to.

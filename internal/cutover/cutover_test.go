@@ -674,3 +674,96 @@ func TestCutoverFenceSource(t *testing.T) {
 		t.Errorf("alice cannot write after the abort: %v", err)
 	}
 }
+
+// TestRollbackRoundTrip: after a GO, applications write to the target and a
+// target consumer group moves; `kmigrate run --reverse` copies the new records
+// back onto the source partitions right after the frozen offsets, and
+// translates the group back: a position before the switch through the forward
+// map, one after it through the reverse map. A second reverse run finds
+// nothing more to do and nothing is copied twice.
+func TestRollbackRoundTrip(t *testing.T) {
+	f := newFixture(t)
+	bin := kmigrateBinary(t)
+	var out bytes.Buffer
+	rec, err := f.cutover(t, f.options(&out))
+	if err != nil {
+		t.Fatalf("cutover: %v\n%s", err, out.String())
+	}
+	f.stopRun(t)
+
+	// The applications' new records on the target.
+	var recs []*kgo.Record
+	for i := range 50 {
+		recs = append(recs, &kgo.Record{Topic: f.topic, Partition: int32(i % partitions), Key: fmt.Appendf(nil, "new%d", i), Value: fmt.Appendf(nil, "after the switch %d", i)})
+	}
+	kafkatest.Produce(t, f.tgt.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner())), recs...)
+	sw := rec.TargetEnds[f.topic]
+	// On the target, partition 0's consumer had not reached the switch yet,
+	// partition 1's read 5 of the new records.
+	o := kadm.Offsets{}
+	o.Add(kadm.Offset{Topic: f.topic, Partition: 0, At: sw[0] - 10, LeaderEpoch: -1})
+	o.Add(kadm.Offset{Topic: f.topic, Partition: 1, At: sw[1] + 5, LeaderEpoch: -1})
+	if err := f.tgt.Admin(t).CommitAllOffsets(context.Background(), f.group, o); err != nil {
+		t.Fatal(err)
+	}
+
+	cfgPath := f.configFile(t)
+	for round := range 2 {
+		got, err := exec.Command(bin, "run", "--reverse", "-c", cfgPath, "--until-caught-up").CombinedOutput()
+		if err != nil {
+			t.Fatalf("run --reverse (round %d): %v\n%s", round, err, got)
+		}
+	}
+
+	srcRecs, tgtRecs := kafkatest.ReadAll(t, f.src, f.topic), kafkatest.ReadAll(t, f.tgt, f.topic)
+	frozen := rec.Frozen[f.topic]
+	for p := range int32(partitions) {
+		var back []*kgo.Record
+		for _, r := range srcRecs[p] {
+			if r.Offset >= frozen[p] {
+				back = append(back, r)
+			}
+		}
+		var added []*kgo.Record
+		for _, r := range tgtRecs[p] {
+			if r.Offset >= sw[p] {
+				added = append(added, r)
+			}
+		}
+		if len(back) != 25 || len(added) != 25 {
+			t.Fatalf("partition %d: %d records copied back, %d written to the target after the switch; want 25 and 25", p, len(back), len(added))
+		}
+		for i := range back {
+			if back[i].Offset != frozen[p]+int64(i) || !bytes.Equal(back[i].Value, added[i].Value) || !bytes.Equal(back[i].Key, added[i].Key) {
+				t.Errorf("partition %d: source offset %d holds %q, want %q at offset %d", p, back[i].Offset, back[i].Value, added[i].Value, frozen[p]+int64(i))
+			}
+		}
+	}
+
+	committed, err := f.src.Admin(t).FetchOffsets(context.Background(), f.group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Partition 0: the source record the consumer resumes at is the one the
+	// target consumer would have read next.
+	var wantP0 *kgo.Record
+	for _, r := range tgtRecs[0] {
+		if r.Offset == sw[0]-10 {
+			wantP0 = r
+		}
+	}
+	c0, _ := committed.Lookup(f.topic, 0)
+	var gotP0 *kgo.Record
+	for _, r := range srcRecs[0] {
+		if r.Offset >= c0.At {
+			gotP0 = r
+			break
+		}
+	}
+	if gotP0 == nil || !bytes.Equal(gotP0.Value, wantP0.Value) {
+		t.Errorf("source group on partition 0 at %d resumes at %v, want the record %q", c0.At, gotP0, wantP0.Value)
+	}
+	if c1, _ := committed.Lookup(f.topic, 1); c1.At != frozen[1]+5 {
+		t.Errorf("source group on partition 1 at %d, want %d (the frozen end plus the 5 records read on the target)", c1.At, frozen[1]+5)
+	}
+}
