@@ -458,7 +458,11 @@ func (c *cutover) preflight(ctx context.Context, st *Step) error {
 		problems = append(problems, fmt.Sprintf("lag is %d records, over the threshold of %d (--max-lag): let the copy catch up first", lag, c.opts.MaxLag))
 	}
 	problems = append(problems, c.runStopped(ctx)...)
-	vr, err := v.Verify(ctx, verify.Options{Mode: verify.ModeSample})
+	vopts, err := c.verifyOptions(ctx)
+	if err != nil {
+		return err
+	}
+	vr, err := v.Verify(ctx, vopts)
 	if err != nil {
 		return fmt.Errorf("sample verification: %w", err)
 	}
@@ -838,7 +842,15 @@ func (c *cutover) groups(ctx context.Context, st *Step) error {
 	if err != nil {
 		return err
 	}
-	sy := groups.NewSyncer(c.cfg, c.log, c.src, c.tgt, groups.NewStateTranslator(c.cfg, s), nil)
+	var tr groups.Translator = groups.NewStateTranslator(c.cfg, s)
+	if c.cfg.ReverseOf != "" {
+		rev, err := c.loadReverse(ctx)
+		if err != nil {
+			return err
+		}
+		tr = rev.Translator(tr)
+	}
+	sy := groups.NewSyncer(c.cfg, c.log, c.src, c.tgt, tr, nil)
 	defer sy.Close()
 	rep, err := sy.Pass(ctx, !c.opts.DryRun)
 	if err != nil {
@@ -876,11 +888,30 @@ func (c *cutover) groups(ctx context.Context, st *Step) error {
 	return nil
 }
 
+// verifyOptions are the options of the sample verifications: for a reverse
+// migration, group positions before the switch translate through the forward
+// map.
+func (c *cutover) verifyOptions(ctx context.Context) (verify.Options, error) {
+	opts := verify.Options{Mode: verify.ModeSample}
+	if c.cfg.ReverseOf != "" {
+		rev, err := c.loadReverse(ctx)
+		if err != nil {
+			return opts, err
+		}
+		opts.Before = rev.before
+	}
+	return opts, nil
+}
+
 // verify runs the final verification: counts, a SHA-256 sample, compacted
 // state and groups. Anything but PASS is NO-GO.
 func (c *cutover) verify(ctx context.Context, st *Step) error {
+	opts, err := c.verifyOptions(ctx)
+	if err != nil {
+		return err
+	}
 	v := verify.New(c.cfg, c.builder, c.log)
-	rep, err := v.Verify(ctx, verify.Options{Mode: verify.ModeSample})
+	rep, err := v.Verify(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("final verification: %w", err)
 	}

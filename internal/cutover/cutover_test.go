@@ -679,8 +679,9 @@ func TestCutoverFenceSource(t *testing.T) {
 // target consumer group moves; `kmigrate run --reverse` copies the new records
 // back onto the source partitions right after the frozen offsets, and
 // translates the group back: a position before the switch through the forward
-// map, one after it through the reverse map. A second reverse run finds
-// nothing more to do and nothing is copied twice.
+// map, one after it through the reverse map. Then the way back is cut over
+// like the way there: `cutover --reverse` drains the live reverse copy, checks
+// the groups and verifies with the same translation, and seals it.
 func TestRollbackRoundTrip(t *testing.T) {
 	f := newFixture(t)
 	bin := kmigrateBinary(t)
@@ -708,11 +709,39 @@ func TestRollbackRoundTrip(t *testing.T) {
 	}
 
 	cfgPath := f.configFile(t)
-	for round := range 2 {
-		got, err := exec.Command(bin, "run", "--reverse", "-c", cfgPath, "--until-caught-up").CombinedOutput()
-		if err != nil {
-			t.Fatalf("run --reverse (round %d): %v\n%s", round, err, got)
+	if got, err := exec.Command(bin, "run", "--reverse", "-c", cfgPath, "--until-caught-up").CombinedOutput(); err != nil {
+		t.Fatalf("run --reverse --until-caught-up: %v\n%s", err, got)
+	}
+	// Going back: the reverse copy runs on, and the reverse cutover drains it,
+	// translates the groups one last time and seals it.
+	live := exec.Command(bin, "run", "--reverse", "-c", cfgPath)
+	var liveOut kafkatest.SyncBuffer
+	live.Stdout, live.Stderr = &liveOut, &liveOut
+	if err := live.Start(); err != nil {
+		t.Fatal(err)
+	}
+	liveDone := make(chan error, 1)
+	go func() { liveDone <- live.Wait() }()
+	defer func() {
+		select {
+		case <-liveDone:
+		default:
+			_ = live.Process.Kill()
+			<-liveDone
 		}
+	}()
+	back, err := exec.Command(bin, "cutover", "--reverse", "-c", cfgPath, "--yes", "--quiet-period", "1s").CombinedOutput()
+	if err != nil || !strings.Contains(string(back), ": GO") {
+		t.Fatalf("cutover --reverse: %v\n%s\nreverse run:\n%s", err, back, liveOut.String())
+	}
+	select {
+	case err := <-liveDone:
+		if err != nil {
+			t.Errorf("the reverse run exited with %v after the reverse cutover sealed it:\n%s", err, liveOut.String())
+		}
+		liveDone <- err
+	case <-time.After(30 * time.Second):
+		t.Errorf("the reverse run did not stop after the reverse cutover:\n%s", liveOut.String())
 	}
 
 	srcRecs, tgtRecs := kafkatest.ReadAll(t, f.src, f.topic), kafkatest.ReadAll(t, f.tgt, f.topic)

@@ -2,7 +2,9 @@ package cutover
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"log/slog"
 	"regexp"
 	"slices"
@@ -78,29 +80,20 @@ func PrepareReverse(ctx context.Context, cfg *config.Config, b *kafka.Builder, l
 		}
 		return nil, fmt.Errorf("--reverse copies back what applications wrote to the target after a cutover that ended GO; migration %s has no such cutover (cutover phase: %s)", cfg.Migration, phase)
 	}
+	r, err := reverseOf(st, rec)
+	if err != nil {
+		return nil, err
+	}
 	// Reverse of the forward selection: exactly the topics the cutover switched.
 	rcfg.Topics = config.Selection{}
-	r := &Reverse{Config: rcfg, Start: map[replicate.TP]replicate.StartAt{},
-		forward: map[offsetmap.TopicPartition]*offsetmap.Partition{}, switchAt: map[offsetmap.TopicPartition]int64{}}
-	for topic, parts := range rec.TargetEnds {
+	for topic := range rec.TargetEnds {
 		rcfg.Topics.Include = append(rcfg.Topics.Include, regexp.QuoteMeta(topic))
-		for p, end := range parts {
-			tp := offsetmap.TopicPartition{Topic: topic, Partition: p}
-			frozen, ok := rec.Frozen[topic][p]
-			if !ok {
-				return nil, fmt.Errorf("cutover %s recorded no frozen source offset for %s[%d]", rec.ID, topic, p)
-			}
-			r.Start[replicate.TP(tp)] = replicate.StartAt{From: end, TargetEnd: frozen}
-			r.switchAt[tp] = end
-			if saved := st.Partitions[state.Key(tp)]; saved != nil && saved.Map != nil {
-				r.forward[tp] = saved.Map
-			}
-		}
 	}
 	slices.Sort(rcfg.Topics.Include)
 	if err := rcfg.Topics.Compile(); err != nil {
 		return nil, err
 	}
+	r.Config = rcfg
 	own := ownPrincipal(cfg.Source)
 	var keep []acls.ACL
 	for _, a := range rec.SourceFence {
@@ -123,6 +116,60 @@ func PrepareReverse(ctx context.Context, cfg *config.Config, b *kafka.Builder, l
 	return r, nil
 }
 
+// reverseOf returns the switch points and forward maps of a GO cutover.
+func reverseOf(st *state.State, rec *Record) (*Reverse, error) {
+	r := &Reverse{Start: map[replicate.TP]replicate.StartAt{},
+		forward: map[offsetmap.TopicPartition]*offsetmap.Partition{}, switchAt: map[offsetmap.TopicPartition]int64{}}
+	for topic, parts := range rec.TargetEnds {
+		for p, end := range parts {
+			tp := offsetmap.TopicPartition{Topic: topic, Partition: p}
+			frozen, ok := rec.Frozen[topic][p]
+			if !ok {
+				return nil, fmt.Errorf("cutover %s recorded no frozen source offset for %s[%d]", rec.ID, topic, p)
+			}
+			r.Start[replicate.TP(tp)] = replicate.StartAt{From: end, TargetEnd: frozen}
+			r.switchAt[tp] = end
+			if saved := st.Partitions[state.Key(tp)]; saved != nil && saved.Map != nil {
+				r.forward[tp] = saved.Map
+			}
+		}
+	}
+	return r, nil
+}
+
+// loadReverse reads, for a cutover of a reverse migration, the forward
+// migration's switch points and maps: its state lives on the reverse
+// migration's source cluster.
+func (c *cutover) loadReverse(ctx context.Context) (*Reverse, error) {
+	fwd := state.NewStore(c.src, c.cfg.ReverseOf, func(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) {
+		return c.builder.Client(ctx, kafka.Source, c.cfg.Source, opts...)
+	})
+	st, err := fwd.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the state of the forward migration %s: %w", c.cfg.ReverseOf, err)
+	}
+	if st.Cutover == nil {
+		return nil, fmt.Errorf("the forward migration %s has no cutover", c.cfg.ReverseOf)
+	}
+	rec, err := decode(st.Cutover)
+	if err != nil {
+		return nil, err
+	}
+	return reverseOf(st, rec)
+}
+
+// before translates a position before the switch back through the forward
+// map (verify.Options.Before).
+func (r *Reverse) before(topic string, partition int32, c int64) (offsetmap.Translation, bool) {
+	tp := offsetmap.TopicPartition{Topic: topic, Partition: partition}
+	if at, ok := r.switchAt[tp]; ok && c < at {
+		if m := r.forward[tp]; m != nil {
+			return m.Inverse(c), true
+		}
+	}
+	return offsetmap.Translation{}, false
+}
+
 // Translator returns the group translation of the reverse copy: positions at
 // or after the switch through the live reverse map, positions before it back
 // through the forward map (a consumer that had not reached the switch on the
@@ -137,11 +184,8 @@ type reverseTranslator struct {
 }
 
 func (t *reverseTranslator) Translate(topic string, partition int32, c int64) (offsetmap.Translation, bool) {
-	tp := offsetmap.TopicPartition{Topic: topic, Partition: partition}
-	if at, ok := t.r.switchAt[tp]; ok && c < at {
-		if m := t.r.forward[tp]; m != nil {
-			return m.Inverse(c), true
-		}
+	if tr, ok := t.r.before(topic, partition, c); ok {
+		return tr, true
 	}
 	return t.Translator.Translate(topic, partition, c)
 }

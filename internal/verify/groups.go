@@ -117,7 +117,7 @@ func (s *session) groupOffsets(ctx context.Context, c *Check) (rows []groupRow, 
 // groups checks every translated group partition: the next record the group
 // would read on the source and on the target hash the same (or both are at the
 // end), and the target lag is what the map says it must be.
-func (s *session) groups(ctx context.Context) (*Check, error) {
+func (s *session) groups(ctx context.Context, before func(string, int32, int64) (offsetmap.Translation, bool)) (*Check, error) {
 	c := newCheck(CheckGroups, "group partitions")
 	rows, groups, untranslated, err := s.groupOffsets(ctx, c)
 	if err != nil {
@@ -150,6 +150,11 @@ func (s *session) groups(ctx context.Context) (*Check, error) {
 			c.fail(f)
 		}
 		tr := p.m.Translate(r.src)
+		if tr.Kind == offsetmap.BehindStart && before != nil {
+			if t, ok := before(p.tp.Topic, p.tp.Partition, r.src); ok {
+				tr = t
+			}
+		}
 		switch tr.Kind {
 		case offsetmap.Pending:
 			srcNext, _ := p.m.Next()

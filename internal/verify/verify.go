@@ -70,6 +70,11 @@ type Options struct {
 	// Progress, when set, is told how many target records full mode has hashed
 	// out of how many (a progress bar, for example). Safe to call concurrently.
 	Progress Reporter
+	// Before, when set, translates the group positions that lie before the
+	// start of a partition's map: for the reverse migration after a cutover,
+	// positions before the switch go back through the forward map. ok false
+	// leaves the position behind the start.
+	Before func(topic string, partition int32, c int64) (t offsetmap.Translation, ok bool)
 }
 
 // Reporter receives the progress of long work: done out of total.
@@ -490,7 +495,7 @@ func (v *Verifier) Verify(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	rep.Checks = append(rep.Checks, compacted)
-	groups, err := s.groups(ctx)
+	groups, err := s.groups(ctx, opts.Before)
 	if err != nil {
 		return nil, err
 	}
