@@ -51,6 +51,9 @@ removes what the cutover added (ACLs, the seal) and leaves the copy running;
 application wrote to the target yet. --dry-run runs every check and changes
 nothing (no fence, no commit, no seal).
 
+With --reverse, the same steps cut the reverse migration over (the way back to
+the source after a GO, fed by ` + "`kmigrate run --reverse`" + `).
+
 Exit status 0 on GO, 2 on NO-GO, 1 when the cutover could not run.`,
 		Example: `  kmigrate cutover -c migration.yaml --dry-run
   kmigrate cutover -c migration.yaml --fence-source --report cutover.md

@@ -38,9 +38,16 @@ target cluster, and translates consumer-group offsets through it. It serves
 
 Run is safe to kill at any moment: the next start reconciles what was written
 after the last checkpoint, so no record is lost and none is written twice.
-SIGTERM flushes, checkpoints and exits 0.`,
+SIGTERM flushes, checkpoints and exits 0.
+
+A cutover seals the copy: a running run stops (flushed, checkpointed, exit 0) and
+a new one refuses. After a cutover that ended GO, run --reverse copies what the
+applications write to the target back to the source (the migration
+<migration>.reverse), continuing each source partition at its frozen offset, and
+translates the groups back.`,
 		Example: `  kmigrate run -c migration.yaml
-  kmigrate run -c migration.yaml --until-caught-up   # copy the backlog seen at start, then exit`,
+  kmigrate run -c migration.yaml --until-caught-up   # copy the backlog seen at start, then exit
+  kmigrate run -c migration.yaml --reverse           # after a GO: copy the target's new records back`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var bar *progress.Bar
