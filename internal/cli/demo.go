@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kmigrate/kmigrate/internal/cutover"
+	"github.com/kmigrate/kmigrate/internal/kafka"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -151,6 +153,8 @@ type DemoResult struct {
 	// LiveVerify ran while the producer wrote; Verify is the final one.
 	LiveVerify *verify.Report `json:"live_verify,omitempty"`
 	Verify     *verify.Report `json:"verify,omitempty"`
+	// Cutover is the cutover's report: GO, with every step's figures.
+	Cutover *cutover.Record `json:"cutover,omitempty"`
 }
 
 // demo runs one demonstration.
@@ -343,9 +347,32 @@ func (d *demo) run(ctx context.Context, fallback bool) (*DemoResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	stopRun()
-	if err := <-runDone; err != nil {
+	// 6. Cut over: freeze, drain, consumers, groups, verify, seal. The seal
+	// stops the run, flushed and checkpointed.
+	res.Cutover, err = cutover.Run(ctx, cfg, &kafka.Builder{Logger: d.log}, d.log, cutover.Options{
+		QuietPeriod: 2 * time.Second, FreezeTimeout: 30 * time.Second, DrainTimeout: 30 * time.Second,
+		ConsumersTimeout: 30 * time.Second, SealTimeout: 30 * time.Second, Poll: 200 * time.Millisecond})
+	switch {
+	case res.Cutover == nil:
 		return nil, err
+	case err != nil:
+		res.Failures = append(res.Failures, "cutover: "+res.Cutover.Reason)
+		stopRun()
+		<-runDone
+	default:
+		var secs float64
+		for _, st := range res.Cutover.Steps {
+			secs += st.Seconds
+		}
+		d.say("6. cutover    %s in %.1fs: source frozen, copy drained, consumers gone, groups translated, verified, copy sealed (no kmigrate writes to gcp any more)", res.Cutover.Decision, secs)
+		select {
+		case err := <-runDone:
+			if err != nil {
+				return nil, fmt.Errorf("the run after the seal: %w", err)
+			}
+		case <-time.After(30 * time.Second):
+			return nil, errors.New("the run did not stop within 30 s of the cutover's seal")
+		}
 	}
 	t = d.totals()
 	res.Topics, res.Partitions, res.Copied, res.Bytes, res.MapRuns, res.Lost = t.topics, t.partitions, t.copied, t.bytes, t.runs, t.lost

@@ -166,6 +166,9 @@ func TestDemoServesDashboard(t *testing.T) {
 		res.Verify == nil || res.Verify.Mode != "full" || !res.Verify.Pass || res.Lost != 0 {
 		t.Errorf("summary %+v", res)
 	}
+	if c := res.Cutover; c == nil || c.Decision != "GO" || !c.Sealed || len(c.Steps) != 8 {
+		t.Errorf("the demo's cutover: %+v, want GO, sealed, 8 steps", c)
+	}
 	if _, err := http.Get(url + "-/healthy"); err == nil {
 		t.Error("the dashboard still answers after the demo ended")
 	}
