@@ -36,6 +36,7 @@ type Ack struct {
 // fields the ledger reads.
 type event struct {
 	Name      string  `json:"name"`
+	Key       *string `json:"key"`
 	Topic     string  `json:"topic"`
 	Partition int32   `json:"partition"`
 	Offset    int64   `json:"offset"`
@@ -235,6 +236,15 @@ type Consumer struct {
 	consumed  int64
 	committed map[int32]int64
 	failed    []string
+	// records are the records read, in order, when the consumer is verbose.
+	records []Record
+}
+
+// Record is one record a verbose witness consumer read.
+type Record struct {
+	Partition int32
+	Offset    int64
+	Value     string
 }
 
 // StartConsumer starts VerifiableConsumer in group on topic, reading from the
@@ -255,6 +265,12 @@ func (c *Consumer) onEvent(e event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch e.Name {
+	case "record_data":
+		v := ""
+		if e.Value != nil {
+			v = *e.Value
+		}
+		c.records = append(c.records, Record{Partition: e.Partition, Offset: e.Offset, Value: v})
 	case "records_consumed":
 		for _, p := range e.Partitions {
 			c.consumed += p.Count
@@ -268,6 +284,48 @@ func (c *Consumer) onEvent(e event) {
 			c.committed[o.Partition] = o.Offset
 		}
 	}
+}
+
+// StartVerboseConsumer starts VerifiableConsumer in group on topic of cl
+// (the PLAINTEXT listener), with read_committed isolation, printing every
+// record it reads (Records) and committing after each batch, until Stop.
+func StartVerboseConsumer(ctx context.Context, cl *kafkatest.Cluster, topic, group string) (*Consumer, error) {
+	f, err := os.CreateTemp(cl.Dir, "consumer-*.properties")
+	if err != nil {
+		return nil, fmt.Errorf("write consumer settings: %w", err)
+	}
+	_, err = f.WriteString("isolation.level=read_committed\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write consumer settings: %w", err)
+	}
+	c := &Consumer{committed: map[int32]int64{}}
+	w, err := startWitness(ctx, cl, classVerifiableConsumer, c.onEvent,
+		"--bootstrap-server", cl.Bootstrap[0], "--topic", topic, "--group-id", group,
+		"--reset-policy", "earliest", "--verbose", "--consumer.config", f.Name())
+	if err != nil {
+		return nil, err
+	}
+	c.w = w
+	return c, nil
+}
+
+// Stop stops the consumer (SIGTERM: it commits what it consumed and leaves the
+// group) and returns the records it read and its last committed positions.
+func (c *Consumer) Stop() ([]Record, map[int32]int64, error) {
+	err := c.w.stop(30 * time.Second)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.failed) > 0 {
+		err = errors.Join(err, fmt.Errorf("commits failed: %v", c.failed))
+	}
+	committed := map[int32]int64{}
+	for p, o := range c.committed {
+		committed[p] = o
+	}
+	return append([]Record(nil), c.records...), committed, err
 }
 
 // Consumed returns how many records the consumer has read.
