@@ -86,7 +86,10 @@ func (w *txWriter) fail(err error) {
 // reading and committing; then producers and consumers stop, the cutover runs,
 // and they restart against the target. From the witnesses' own JSON: every
 // acknowledged or committed record is consumed exactly once by every group
-// across the switch, none lost, none twice, no aborted record seen.
+// across the switch, none lost, none twice, no aborted record seen. Then the
+// way back: the reverse copy and the reverse cutover, and the applications
+// resume on the source, again with every record consumed exactly once by
+// every group over the three phases.
 func TestCutoverWitnessed(t *testing.T) {
 	src := kafkatest.SharedT(t, kafkatest.SeedSrc, kafkatest.Options{Topology: kafkatest.TopologySeed})
 	tgt := kafkatest.SharedT(t, kafkatest.SeedTgt, kafkatest.Options{Topology: kafkatest.TopologySeed})
@@ -115,14 +118,7 @@ func TestCutoverWitnessed(t *testing.T) {
 	txCtx, stopTx := context.WithCancel(ctx)
 	defer stopTx()
 	tx := startTxWriter(txCtx, t, src, topic)
-	before := map[string]*clouds.Consumer{}
-	for _, g := range groupNames {
-		c, err := clouds.StartVerboseConsumer(ctx, src, topic, g)
-		if err != nil {
-			t.Fatal(err)
-		}
-		before[g] = c
-	}
+	before := startConsumers(ctx, t, src, topic, groupNames)
 	kafkatest.Eventually(t, 2*time.Minute, func() error {
 		if n := p1.Acked(); n < 3000 {
 			return fmt.Errorf("the source acknowledged %d records", n)
@@ -145,18 +141,7 @@ func TestCutoverWitnessed(t *testing.T) {
 	if tx.err != nil {
 		t.Fatalf("transactional writer: %v", tx.err)
 	}
-	type consumed struct {
-		records   []clouds.Record
-		committed map[int32]int64
-	}
-	seenBefore := map[string]consumed{}
-	for g, c := range before {
-		recs, committed, err := c.Stop()
-		if err != nil {
-			t.Fatalf("source consumer of %s: %v", g, err)
-		}
-		seenBefore[g] = consumed{recs, committed}
-	}
+	seenBefore := stopConsumers(t, before)
 	var out bytes.Buffer
 	rec, err := cutover.Run(ctx, cfg, &kafka.Builder{}, nil, cutover.Options{QuietPeriod: 2 * time.Second, Poll: 200 * time.Millisecond,
 		FreezeTimeout: time.Minute, DrainTimeout: 2 * time.Minute, ConsumersTimeout: time.Minute, Out: &out})
@@ -177,14 +162,7 @@ func TestCutoverWitnessed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := map[string]*clouds.Consumer{}
-	for _, g := range groupNames {
-		c, err := clouds.StartVerboseConsumer(ctx, tgt, topic, g)
-		if err != nil {
-			t.Fatal(err)
-		}
-		after[g] = c
-	}
+	onTarget := startConsumers(ctx, t, tgt, topic, groupNames)
 	if err := p2.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -192,15 +170,9 @@ func TestCutoverWitnessed(t *testing.T) {
 	if err != nil || len(sendErrs) > 0 {
 		t.Fatalf("target producer: %v, send errors %v", err, sendErrs)
 	}
-
 	want := map[string]bool{}
-	for _, acks := range [](map[int32][]clouds.Ack){acked1, acked2} {
-		for _, as := range acks {
-			for _, a := range as {
-				want[a.Value] = true
-			}
-		}
-	}
+	addAcked(want, acked1)
+	addAcked(want, acked2)
 	for _, v := range tx.committed {
 		want[v] = true
 	}
@@ -208,40 +180,150 @@ func TestCutoverWitnessed(t *testing.T) {
 	for _, v := range tx.aborted {
 		aborted[v] = true
 	}
-	total := len(want)
-	// Every group reads what it had left on the target.
-	for g, c := range after {
-		b := seenBefore[g]
-		doneBefore := 0
-		for _, r := range b.records {
-			if r.Offset < b.committed[r.Partition] {
-				doneBefore++
-			}
+	// Every group reads what it had left, on the target.
+	waitConsumed(t, onTarget, []map[string]consumed{seenBefore}, len(want))
+	seenAfter := stopConsumers(t, onTarget)
+	checkExactlyOnce(t, "across the switch", groupNames, []map[string]consumed{seenBefore, seenAfter}, want, aborted)
+
+	// The way back: the reverse copy takes what the target received since the
+	// switch back to the source, and the reverse cutover seals it.
+	rev, err := cutover.PrepareReverse(ctx, cfg, &kafka.Builder{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revEngine := replicate.New(rev.Config, nil, &kafka.Builder{}, replicate.NewMetrics(prometheus.NewRegistry()))
+	revDone := make(chan error, 1)
+	go func() {
+		revDone <- revEngine.Run(ctx, replicate.Options{Start: rev.Start, KeepTargetConfigs: true})
+	}()
+	select {
+	case <-revEngine.Ready():
+	case err := <-revDone:
+		t.Fatalf("the reverse run did not start: %v", err)
+	}
+	out.Reset()
+	back, err := cutover.Run(ctx, rev.Config, &kafka.Builder{}, nil, cutover.Options{QuietPeriod: 2 * time.Second, Poll: 200 * time.Millisecond,
+		FreezeTimeout: time.Minute, DrainTimeout: 2 * time.Minute, ConsumersTimeout: time.Minute, Out: &out})
+	if err != nil || back.Decision != cutover.GO {
+		t.Fatalf("cutover --reverse: %v\n%s", err, out.String())
+	}
+	select {
+	case err := <-revDone:
+		if err != nil {
+			t.Fatalf("the reverse run after its seal: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the reverse run did not stop after the reverse cutover")
+	}
+
+	// Back on the source: the applications resume there.
+	p3, err := clouds.StartProducer(ctx, src, topic, clouds.ProducerOptions{Rate: 500, Max: 1000, ValuePrefix: "3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onSource := startConsumers(ctx, t, src, topic, groupNames)
+	if err := p3.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	acked3, sendErrs, err := p3.Stop()
+	if err != nil || len(sendErrs) > 0 {
+		t.Fatalf("source producer after the way back: %v, send errors %v", err, sendErrs)
+	}
+	addAcked(want, acked3)
+	waitConsumed(t, onSource, []map[string]consumed{seenBefore, seenAfter}, len(want))
+	seenBack := stopConsumers(t, onSource)
+	checkExactlyOnce(t, "there and back", groupNames, []map[string]consumed{seenBefore, seenAfter, seenBack}, want, aborted)
+}
+
+// consumed is what a witness consumer read in one phase, and where its group
+// committed when it stopped.
+type consumed struct {
+	records   []clouds.Record
+	committed map[int32]int64
+}
+
+// done counts the records the group consumed and committed in a phase:
+// records read but not committed are the consumer's own redelivery, not the
+// migration's.
+func (c consumed) done() []clouds.Record {
+	var out []clouds.Record
+	for _, r := range c.records {
+		if r.Offset < c.committed[r.Partition] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func addAcked(want map[string]bool, acks map[int32][]clouds.Ack) {
+	for _, as := range acks {
+		for _, a := range as {
+			want[a.Value] = true
+		}
+	}
+}
+
+func startConsumers(ctx context.Context, t *testing.T, c *kafkatest.Cluster, topic string, groupNames []string) map[string]*clouds.Consumer {
+	t.Helper()
+	out := map[string]*clouds.Consumer{}
+	for _, g := range groupNames {
+		w, err := clouds.StartVerboseConsumer(ctx, c, topic, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[g] = w
+	}
+	return out
+}
+
+func stopConsumers(t *testing.T, cs map[string]*clouds.Consumer) map[string]consumed {
+	t.Helper()
+	out := map[string]consumed{}
+	for g, c := range cs {
+		recs, committed, err := c.Stop()
+		if err != nil {
+			t.Fatalf("consumer of %s: %v", g, err)
+		}
+		out[g] = consumed{recs, committed}
+	}
+	return out
+}
+
+// waitConsumed waits until every group, counting what it consumed in the
+// earlier phases, has read total records.
+func waitConsumed(t *testing.T, cs map[string]*clouds.Consumer, earlier []map[string]consumed, total int) {
+	t.Helper()
+	for g, c := range cs {
+		prior := 0
+		for _, ph := range earlier {
+			prior += len(ph[g].done())
 		}
 		kafkatest.Eventually(t, 2*time.Minute, func() error {
-			if n := doneBefore + int(c.Consumed()); n < total {
+			if n := prior + int(c.Consumed()); n < total {
 				return fmt.Errorf("group %s consumed %d of %d records", g, n, total)
 			}
 			return nil
 		})
 	}
+}
+
+// checkExactlyOnce checks, per group, that the phases together consumed every
+// wanted record exactly once, nothing else and no aborted record. The last
+// phase counts whole (the test waited until it read everything).
+func checkExactlyOnce(t *testing.T, what string, groupNames []string, phases []map[string]consumed, want, aborted map[string]bool) {
+	t.Helper()
 	for _, g := range groupNames {
-		recs, _, err := after[g].Stop()
-		if err != nil {
-			t.Fatalf("target consumer of %s: %v", g, err)
-		}
-		b := seenBefore[g]
 		count := map[string]int{}
-		for _, r := range b.records {
-			// What the group consumed and committed on the source; records read
-			// but not committed are the consumer's own redelivery, not the
-			// migration's.
-			if r.Offset < b.committed[r.Partition] {
+		var sizes []int
+		for i, ph := range phases {
+			recs := ph[g].done()
+			if i == len(phases)-1 {
+				recs = ph[g].records
+			}
+			sizes = append(sizes, len(recs))
+			for _, r := range recs {
 				count[r.Value]++
 			}
-		}
-		for _, r := range recs {
-			count[r.Value]++
 		}
 		var lost, twice, extra, abortedSeen []string
 		for v := range want {
@@ -264,9 +346,9 @@ func TestCutoverWitnessed(t *testing.T) {
 			sort.Strings(l)
 		}
 		if len(lost)+len(twice)+len(extra)+len(abortedSeen) > 0 {
-			t.Errorf("group %s across the switch: %d lost %.10v, %d twice %.10v, %d never acknowledged %.10v, %d aborted %.10v",
-				g, len(lost), lost, len(twice), twice, len(extra), extra, len(abortedSeen), abortedSeen)
+			t.Errorf("group %s %s: %d lost %.10v, %d twice %.10v, %d never acknowledged %.10v, %d aborted %.10v",
+				g, what, len(lost), lost, len(twice), twice, len(extra), extra, len(abortedSeen), abortedSeen)
 		}
-		t.Logf("group %s: %d records before the switch, %d after, of %d acknowledged or committed", g, len(b.records), len(recs), total)
+		t.Logf("group %s %s: records per phase %v, %d acknowledged or committed in all", g, what, sizes, len(want))
 	}
 }
