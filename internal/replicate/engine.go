@@ -498,6 +498,10 @@ func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []s
 			if at, ok := e.opts.Start[tp]; ok {
 				in.start = &at
 			}
+			in.srcEnd = -1
+			if o, ok := ends.Lookup(s.Source, p); ok && o.Err == nil {
+				in.srcEnd = o.Offset
+			}
 			if o, ok := srcStarts.Lookup(s.Source, p); ok && o.Err == nil {
 				in.srcStart = o.Offset
 			} else {

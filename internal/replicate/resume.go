@@ -25,6 +25,8 @@ type resumeInput struct {
 	// start, when set, is where a partition never copied before begins
 	// (Options.Start).
 	start *StartAt
+	// srcEnd is the source end offset (high watermark) at start; -1 unknown.
+	srcEnd int64
 }
 
 // readTimeout bounds each read of reconciliation (one chunk of records).
@@ -129,6 +131,9 @@ func (e *Engine) resumeMap(ctx context.Context, in resumeInput, maxRecordBytes i
 			return nil, 0, err
 		}
 	}
+	if err := e.checkSourceHistory(ctx, in, cp, m); err != nil {
+		return nil, 0, err
+	}
 	if k > 0 {
 		if err := e.reconcile(ctx, p, in, cp, k); err != nil {
 			return nil, 0, err
@@ -171,6 +176,41 @@ func (e *Engine) checkBoundary(ctx context.Context, in resumeInput, cp offsetmap
 	if got := recordhash.Record(recs[0]); got != recordhash.Sum(cp.Hash) {
 		return fmt.Errorf("target %s[%d] offset %d is not the record kmigrate wrote there (its SHA-256 differs from the checkpoint's): the topic was recreated or rewritten by someone else; refusing to continue this partition",
 			in.tgtTopic, in.tp.Partition, cp.TgtNext-1)
+	}
+	return nil
+}
+
+// checkSourceHistory refuses a partition whose source lost, while kmigrate was
+// not running, records it had already copied (an unclean leader election, a
+// broker that lost its disk): the source ends before the checkpoint, or the
+// source record at the checkpoint's last copied offset is not the one copied
+// (new records reuse the lost offsets). Either way the target holds records
+// the source no longer has, and copying on would drop the new ones silently.
+// A record removed since by retention or compaction proves nothing either way
+// and is not an error.
+func (e *Engine) checkSourceHistory(ctx context.Context, in resumeInput, cp offsetmap.Checkpoint, m *offsetmap.Partition) error {
+	if in.srcEnd >= 0 && cp.SrcNext > in.srcEnd {
+		return fmt.Errorf("source %v ends at offset %d, but kmigrate had read it up to offset %d: the source lost offsets %d to %d after they were copied (unclean leader election or log truncation on the source); the target holds records the source no longer has. Check the source cluster, then start the topic over with `kmigrate reset --topic %s`",
+			in.tp, in.srcEnd, cp.SrcNext-1, in.srcEnd, cp.SrcNext-1, in.tp.Topic)
+	}
+	if !cp.HasHash || cp.TgtNext <= m.TgtStart() {
+		return nil
+	}
+	last := m.Inverse(cp.TgtNext - 1)
+	if last.Kind != offsetmap.Exact || last.Offset < in.srcStart {
+		return nil
+	}
+	got, err := e.readSource(ctx, in.tp, last.Offset, 1)
+	if err != nil {
+		return fmt.Errorf("read source %v at offset %d to check its history: %w", in.tp, last.Offset, err)
+	}
+	r := got.data[0]
+	if r.Offset != last.Offset {
+		return nil // compacted away since: nothing to compare
+	}
+	if recordhash.Record(r) != recordhash.Sum(cp.Hash) {
+		return fmt.Errorf("source %v offset %d is not the record kmigrate copied from there (its SHA-256 differs from the checkpoint's): the source lost records after they were copied and new ones took their offsets (unclean leader election or log truncation on the source); the target holds records the source no longer has. Check the source cluster, then start the topic over with `kmigrate reset --topic %s`",
+			in.tp, last.Offset, in.tp.Topic)
 	}
 	return nil
 }
