@@ -12,8 +12,24 @@ import (
 )
 
 // ErrFenced is returned by every write of a fenced client once its lease has
-// lapsed: the process may no longer be the partitions' writer.
+// lapsed: the process may no longer be the partitions' writer. While the lease
+// has only lapsed the error is temporary (its Temporary method says true), so
+// that the client keeps what it buffered and retries; once the lease is
+// revoked it is final.
 var ErrFenced = errors.New("write refused: this process's writer lease has lapsed (another kmigrate process may own the partitions now)")
+
+// fenceError is what a fenced connection answers: ErrFenced, temporary while
+// the lease has only lapsed (the lock holder may extend it again once its
+// coordinator answers: franz-go keeps the records buffered and retries), final
+// once it was revoked (another process owns the partitions: everything fails).
+type fenceError struct{ revoked bool }
+
+func (e fenceError) Error() string   { return ErrFenced.Error() }
+func (e fenceError) Unwrap() error   { return ErrFenced }
+func (e fenceError) Temporary() bool { return !e.revoked }
+
+// refusal is the error of a write refused now.
+func (f *Fence) refusal() error { return fenceError{revoked: f.until.Load() < 0} }
 
 // Fence keeps a writer from landing anything on a cluster after it lost its
 // claim, even if it was paused (SIGSTOP, a GC or VM stall) or cut off with
@@ -91,7 +107,7 @@ func (f *Fence) dialer(tc *tls.Config) func(ctx context.Context, network, host s
 	}
 	return func(ctx context.Context, network, host string) (net.Conn, error) {
 		if !f.Valid() {
-			return nil, ErrFenced
+			return nil, f.refusal()
 		}
 		conn, err := d.DialContext(ctx, network, host)
 		if err != nil {
@@ -130,7 +146,7 @@ type fencedConn struct {
 func (c *fencedConn) Write(b []byte) (int, error) {
 	if !c.f.Valid() {
 		c.Conn.Close()
-		return 0, ErrFenced
+		return 0, c.f.refusal()
 	}
 	return c.Conn.Write(b)
 }
