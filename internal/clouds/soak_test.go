@@ -66,7 +66,7 @@ func soakFault(c *clouds.Clouds, rng *rand.Rand) fault {
 // against the source end at the moment it was lifted), then the full comparison.
 // It writes a report to bench/results.
 //
-//	./tools/test ./internal/clouds/ -run TestSoak -soak 2h -timeout 3h
+//	./tools/test -tags faults ./internal/clouds/ -run TestSoak -soak 2h -timeout 3h
 func TestSoak(t *testing.T) {
 	if *soakFor == 0 {
 		t.Skip("soak mode only: -soak DURATION")
@@ -146,7 +146,7 @@ func TestSoak(t *testing.T) {
 	copied, _ := r.metric("kmigrate_bytes_copied_total")
 	report := fmt.Sprintf(`# Soak: kmigrate between two clouds under a random fault schedule
 
-- date: %s, duration %s, seed %d (replay: `+"`./tools/test ./internal/clouds/ -run TestSoak -soak %s -soak-seed %d -timeout 4h`"+`)
+- date: %s, duration %s, seed %d (replay: `+"`./tools/test -tags faults ./internal/clouds/ -run TestSoak -soak %s -soak-seed %d -timeout 4h`"+`)
 - machine: %d cores, %s/%s
 - load: Apache VerifiableProducer at %d records/s, acks=all, 6 partitions, a VerifiableConsumer group
 - records: %d acked, %d on the target, %.0f key+value bytes copied
