@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -472,7 +473,7 @@ func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []s
 	if err != nil {
 		return err
 	}
-	limits, err := e.maxRecordBytes(ctx, tgtNames)
+	limits, tgtCompacted, err := e.targetLimits(ctx, tgtNames)
 	if err != nil {
 		return err
 	}
@@ -493,14 +494,16 @@ func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []s
 			}
 			in := resumeInput{
 				tp: tp, tgtTopic: s.Target,
-				saved: st.Partitions[state.Key{Topic: tp.Topic, Partition: p}],
+				saved:        st.Partitions[state.Key{Topic: tp.Topic, Partition: p}],
+				srcCompacted: s.Compacted, tgtCompacted: tgtCompacted[s.Target],
+			}
+			if o, ok := ends.Lookup(s.Source, p); ok && o.Err == nil {
+				in.srcEnd = o.Offset
+			} else {
+				return fmt.Errorf("list end offset of source %s: %v", tp, lookupErr(o, ok))
 			}
 			if at, ok := e.opts.Start[tp]; ok {
 				in.start = &at
-			}
-			in.srcEnd = -1
-			if o, ok := ends.Lookup(s.Source, p); ok && o.Err == nil {
-				in.srcEnd = o.Offset
 			}
 			if o, ok := srcStarts.Lookup(s.Source, p); ok && o.Err == nil {
 				in.srcStart = o.Offset
@@ -593,28 +596,34 @@ func lookupErr(o kadm.ListedOffset, ok bool) error {
 	return o.Err
 }
 
-// maxRecordBytes returns, per target topic, the largest record (key, value and
+// targetLimits returns, per target topic, the largest record (key, value and
 // headers) that is sure to fit both the producer's batch limit and the topic's
-// max.message.bytes, with room for the batch and record overhead.
-func (e *Engine) maxRecordBytes(ctx context.Context, topics []string) (map[string]int64, error) {
+// max.message.bytes, with room for the batch and record overhead; and whether
+// the topic is compacted (cleanup.policy includes compact), which tail
+// reconciliation needs to know.
+func (e *Engine) targetLimits(ctx context.Context, topics []string) (map[string]int64, map[string]bool, error) {
 	rcs, err := e.tgtAdm.DescribeTopicConfigs(ctx, topics...)
 	if err != nil {
-		return nil, fmt.Errorf("describe target topic configs: %w", err)
+		return nil, nil, fmt.Errorf("describe target topic configs: %w", err)
 	}
 	const overhead = 61 + 21 // record batch header + the largest record header
-	out := map[string]int64{}
+	out, compacted := map[string]int64{}, map[string]bool{}
 	for _, rc := range rcs {
 		limit := int64(e.cfg.Replication.BatchMaxBytes)
 		for _, c := range rc.Configs {
-			if c.Key == "max.message.bytes" && c.Value != nil {
+			switch {
+			case c.Value == nil:
+			case c.Key == "max.message.bytes":
 				if v, err := strconv.ParseInt(*c.Value, 10, 64); err == nil {
 					limit = min(limit, v)
 				}
+			case c.Key == "cleanup.policy":
+				compacted[rc.Name] = strings.Contains(*c.Value, "compact")
 			}
 		}
 		out[rc.Name] = limit - overhead
 	}
-	return out, nil
+	return out, compacted, nil
 }
 
 // copyLoop polls the source and produces to the target until ctx is done or,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -19,17 +20,20 @@ type resumeInput struct {
 	tp       TP
 	tgtTopic string
 	saved    *state.Saved
-	// srcStart is the source log start offset; tgtStart and tgtEnd bound the
-	// target partition.
-	srcStart, tgtStart, tgtEnd int64
+	// srcStart is the source log start offset and srcEnd its last stable
+	// offset; tgtStart and tgtEnd bound the target partition.
+	srcStart, srcEnd, tgtStart, tgtEnd int64
+	// srcCompacted and tgtCompacted say whether the topics' cleanup.policy
+	// includes compact: compaction may have removed records since the
+	// checkpoint.
+	srcCompacted, tgtCompacted bool
 	// start, when set, is where a partition never copied before begins
 	// (Options.Start).
 	start *StartAt
-	// srcEnd is the source end offset (high watermark) at start; -1 unknown.
-	srcEnd int64
 }
 
-// readTimeout bounds each read of reconciliation (one chunk of records).
+// readTimeout bounds each wait of reconciliation for the next records of a
+// partition.
 const readTimeout = 60 * time.Second
 
 // resume decides where a partition continues and returns its state and the
@@ -39,10 +43,12 @@ const readTimeout = 60 * time.Second
 //     source log start, and an initial checkpoint is written before the first
 //     record so that a crash at any later moment finds state to reconcile with.
 //   - copied before: the target must still hold what the checkpoint says was
-//     written (end offset not below it, the last record's hash unchanged). Records
-//     past the checkpoint, written by a run that crashed before checkpointing
-//     them, are matched against the source one by one and adopted (tail
-//     reconciliation).
+//     written (end offset not below it, the last record's hash unchanged, or
+//     that record removed by compaction of a compacted target). Records past
+//     the checkpoint, written by a run that crashed before checkpointing them,
+//     are aligned with the source records from the checkpoint on and adopted
+//     (tail reconciliation, alignTail), whatever compaction or retention
+//     removed on either side since.
 //
 // A partition that fails these checks gets an error naming it and is not copied.
 func (e *Engine) resume(ctx context.Context, in resumeInput, maxRecordBytes int64) (*partition, int64, error) {
@@ -125,19 +131,11 @@ func (e *Engine) resumeMap(ctx context.Context, in resumeInput, maxRecordBytes i
 		h := recordhash.Sum(cp.Hash)
 		p.lastHash = &h
 	}
-	k := in.tgtEnd - cp.TgtNext
-	if cp.HasHash && in.tgtStart <= cp.TgtNext-1 {
-		if err := e.checkBoundary(ctx, in, cp); err != nil {
-			return nil, 0, err
-		}
-	}
 	if err := e.checkSourceHistory(ctx, in, cp, m); err != nil {
 		return nil, 0, err
 	}
-	if k > 0 {
-		if err := e.reconcile(ctx, p, in, cp, k); err != nil {
-			return nil, 0, err
-		}
+	if err := e.reconcile(ctx, p, in, cp); err != nil {
+		return nil, 0, err
 	}
 	from, _ := m.Next()
 	if from < in.srcStart {
@@ -148,6 +146,45 @@ func (e *Engine) resumeMap(ctx context.Context, in resumeInput, maxRecordBytes i
 	}
 	p.srcPos = from
 	return p, from, nil
+}
+
+// checkSourceHistory refuses a partition whose source lost, while kmigrate was
+// not running, records it had already copied (an unclean leader election, a
+// broker that lost its disk): the source ends before the checkpoint, or the
+// source record at the checkpoint's last copied offset is not the one copied
+// (new records took the lost offsets). Either way the target holds records
+// the source no longer has, and copying on would drop the new ones silently
+// (the first fetch past the new end resets without a word). A record removed
+// since by retention or compaction proves nothing either way.
+func (e *Engine) checkSourceHistory(ctx context.Context, in resumeInput, cp offsetmap.Checkpoint, m *offsetmap.Partition) error {
+	if cp.SrcNext > in.srcEnd {
+		return fmt.Errorf("source %v ends at offset %d, but kmigrate had read it up to offset %d: the source lost offsets %d to %d after they were copied (unclean leader election or log truncation on the source); the target holds records the source no longer has. Check the source cluster, then start the topic over with `kmigrate reset --topic %s`",
+			in.tp, in.srcEnd, cp.SrcNext-1, in.srcEnd, cp.SrcNext-1, in.tp.Topic)
+	}
+	if !cp.HasHash || cp.TgtNext <= m.TgtStart() {
+		return nil
+	}
+	last := m.Inverse(cp.TgtNext - 1)
+	if last.Kind != offsetmap.Exact || last.Offset < in.srcStart || last.Offset >= in.srcEnd {
+		return nil
+	}
+	src, err := e.openReader(ctx, kafka.Source, in.tp.Topic, in.tp.Partition, last.Offset, in.srcEnd)
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	r, ok, err := src.next()
+	if err != nil {
+		return fmt.Errorf("check the history of source %v at offset %d: %w", in.tp, last.Offset, err)
+	}
+	if !ok || r.offset != last.Offset {
+		return nil // compacted away since: nothing to compare
+	}
+	if r.sum != recordhash.Sum(cp.Hash) {
+		return fmt.Errorf("source %v offset %d is not the record kmigrate copied from there (its SHA-256 differs from the checkpoint's): the source lost records after they were copied and new ones took their offsets (unclean leader election or log truncation on the source); the target holds records the source no longer has. Check the source cluster, then start the topic over with `kmigrate reset --topic %s`",
+			in.tp, last.Offset, in.tp.Topic)
+	}
+	return nil
 }
 
 // checkpointOne writes the state of one partition now.
@@ -166,141 +203,150 @@ func (e *Engine) checkpointOne(ctx context.Context, p *partition) error {
 	return nil
 }
 
-// checkBoundary checks that the target still holds, at the checkpoint's last
-// offset, the record kmigrate wrote there.
-func (e *Engine) checkBoundary(ctx context.Context, in resumeInput, cp offsetmap.Checkpoint) error {
-	recs, err := e.readTarget(ctx, in.tgtTopic, in.tp.Partition, cp.TgtNext-1, 1)
+// reconcile checks the checkpoint's boundary record and adopts the records
+// written to the target after the checkpoint: alignTail gives each its source
+// record, read from the checkpoint's next offset with the same filter as the
+// copy (committed records, control records skipped). The map then includes
+// them, so the copy resumes right after the last of them: nothing lost,
+// nothing twice. One client reads each side for the whole tail; each wait for
+// records has the read timeout, the whole none.
+func (e *Engine) reconcile(ctx context.Context, p *partition, in resumeInput, cp offsetmap.Checkpoint) error {
+	k := in.tgtEnd - cp.TgtNext
+	boundary := cp.HasHash && in.tgtStart <= cp.TgtNext-1
+	if k <= 0 && !boundary {
+		return nil
+	}
+	tgtName := fmt.Sprintf("%s[%d]", in.tgtTopic, in.tp.Partition)
+	from := max(cp.TgtNext, in.tgtStart)
+	if boundary {
+		from = cp.TgtNext - 1
+	}
+	tgt, err := e.openReader(ctx, kafka.Target, in.tgtTopic, in.tp.Partition, from, in.tgtEnd)
 	if err != nil {
 		return err
 	}
-	if got := recordhash.Record(recs[0]); got != recordhash.Sum(cp.Hash) {
-		return fmt.Errorf("target %s[%d] offset %d is not the record kmigrate wrote there (its SHA-256 differs from the checkpoint's): the topic was recreated or rewritten by someone else; refusing to continue this partition",
-			in.tgtTopic, in.tp.Partition, cp.TgtNext-1)
-	}
-	return nil
-}
-
-// checkSourceHistory refuses a partition whose source lost, while kmigrate was
-// not running, records it had already copied (an unclean leader election, a
-// broker that lost its disk): the source ends before the checkpoint, or the
-// source record at the checkpoint's last copied offset is not the one copied
-// (new records reuse the lost offsets). Either way the target holds records
-// the source no longer has, and copying on would drop the new ones silently.
-// A record removed since by retention or compaction proves nothing either way
-// and is not an error.
-func (e *Engine) checkSourceHistory(ctx context.Context, in resumeInput, cp offsetmap.Checkpoint, m *offsetmap.Partition) error {
-	if in.srcEnd >= 0 && cp.SrcNext > in.srcEnd {
-		return fmt.Errorf("source %v ends at offset %d, but kmigrate had read it up to offset %d: the source lost offsets %d to %d after they were copied (unclean leader election or log truncation on the source); the target holds records the source no longer has. Check the source cluster, then start the topic over with `kmigrate reset --topic %s`",
-			in.tp, in.srcEnd, cp.SrcNext-1, in.srcEnd, cp.SrcNext-1, in.tp.Topic)
-	}
-	if !cp.HasHash || cp.TgtNext <= m.TgtStart() {
-		return nil
-	}
-	last := m.Inverse(cp.TgtNext - 1)
-	if last.Kind != offsetmap.Exact || last.Offset < in.srcStart {
-		return nil
-	}
-	got, err := e.readSource(ctx, in.tp, last.Offset, 1)
-	if err != nil {
-		return fmt.Errorf("read source %v at offset %d to check its history: %w", in.tp, last.Offset, err)
-	}
-	r := got.data[0]
-	if r.Offset != last.Offset {
-		return nil // compacted away since: nothing to compare
-	}
-	if recordhash.Record(r) != recordhash.Sum(cp.Hash) {
-		return fmt.Errorf("source %v offset %d is not the record kmigrate copied from there (its SHA-256 differs from the checkpoint's): the source lost records after they were copied and new ones took their offsets (unclean leader election or log truncation on the source); the target holds records the source no longer has. Check the source cluster, then start the topic over with `kmigrate reset --topic %s`",
-			in.tp, last.Offset, in.tp.Topic)
-	}
-	return nil
-}
-
-// reconcileChunk is how many record pairs reconciliation reads at a time, so
-// that a long unreconciled tail streams instead of sitting in memory.
-const reconcileChunk = 1000
-
-// reconcile adopts the k records written to the target after the checkpoint:
-// it reads them, reads the source from the checkpoint's next offset with the
-// same filter as the copy (committed records, control records skipped), and
-// requires each pair to hash the same. The map then includes them, so the copy
-// resumes right after the k-th source record: nothing lost, nothing twice. The
-// tail is read in chunks; each chunk has the read timeout, the whole has none.
-func (e *Engine) reconcile(ctx context.Context, p *partition, in resumeInput, cp offsetmap.Checkpoint, k int64) error {
-	h := recordhash.New()
-	srcFrom := cp.SrcNext
-	var last *kgo.Record
-	for done := int64(0); done < k; {
-		n := min(k-done, reconcileChunk)
-		tgt, err := e.readTarget(ctx, in.tgtTopic, in.tp.Partition, cp.TgtNext+done, int(n))
-		if err != nil {
+	defer tgt.close()
+	if boundary {
+		if err := e.checkBoundary(in, cp, tgt, tgtName); err != nil {
 			return err
 		}
-		src, err := e.readSource(ctx, in.tp, srcFrom, int(n))
-		if err != nil {
-			return fmt.Errorf("reconcile %v: %w", in.tp, err)
-		}
-		for i, t := range tgt {
-			s := src.data[i]
-			if h.Record(s) != h.Record(t) {
-				return fmt.Errorf("target %s[%d] offset %d holds a record that differs from source offset %d (%s): it was not written by kmigrate; refusing to continue this partition",
-					in.tgtTopic, in.tp.Partition, t.Offset, s.Offset, recordhash.Diff(s, t))
-			}
-		}
-		p.mu.Lock()
-		for i, s := range src.data {
-			for _, c := range src.skippedBefore[i] {
-				if err := p.m.Advance(c + 1); err != nil {
-					p.mu.Unlock()
-					return fmt.Errorf("reconcile %v: %w", in.tp, err)
-				}
-			}
-			if err := p.m.Append(s.Offset); err != nil {
-				p.mu.Unlock()
-				return fmt.Errorf("reconcile %v: %w", in.tp, err)
-			}
-		}
-		p.mu.Unlock()
-		srcFrom = src.data[len(src.data)-1].Offset + 1
-		last = tgt[len(tgt)-1]
-		done += n
+	}
+	if k <= 0 {
+		return nil
+	}
+	src, err := e.openReader(ctx, kafka.Source, in.tp.Topic, in.tp.Partition, max(cp.SrcNext, in.srcStart), in.srcEnd)
+	if err != nil {
+		return fmt.Errorf("reconcile %v: %w", in.tp, err)
+	}
+	defer src.close()
+	sp := alignSpec{
+		srcNext: cp.SrcNext, tgtNext: cp.TgtNext, tgtEnd: in.tgtEnd,
+		srcStart: in.srcStart, srcEnd: in.srcEnd, tgtStart: in.tgtStart,
+		srcCompacted: in.srcCompacted, tgtCompacted: in.tgtCompacted,
+		srcName: in.tp.String(), tgtName: tgtName,
+	}
+	c, err := alignTail(sp, tgt, src, lockedSink{p})
+	if err != nil {
+		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	_, p.expectTgt = p.m.Next()
-	sum := recordhash.Record(last)
-	p.lastHash = &sum
+	p.lastHash = c.last
 	p.dirty = true
-	e.event("info", in.tp.Topic, "source %v: adopted %d records written to target %s[%d] after the last checkpoint (offsets %d to %d), each matched by SHA-256",
-		in.tp, k, in.tgtTopic, in.tp.Partition, cp.TgtNext, cp.TgtNext+k-1)
+	how := ", each matched by SHA-256"
+	if c.matched != k {
+		var parts []string
+		for _, n := range []struct {
+			n    int64
+			what string
+		}{
+			{c.matched, "matched by SHA-256"},
+			{c.srcCompacted, "whose source record compaction removed since (not compared)"},
+			{c.srcRetention, "whose source record retention deleted since (not compared)"},
+			{c.tgtHoles - c.tgtRetention, "removed by target compaction"},
+			{c.tgtRetention, "removed by target retention"},
+		} {
+			if n.n > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", n.n, n.what))
+			}
+		}
+		how = ": " + strings.Join(parts, ", ")
+		if c.bothRemoved > 0 {
+			how += fmt.Sprintf(" (%d of those with no record on either side)", c.bothRemoved)
+		}
+	}
+	next, _ := p.m.Next()
+	e.event("info", in.tp.Topic, "source %v: adopted %d records written to target %s after the last checkpoint (offsets %d to %d)%s; the copy resumes at source offset %d",
+		in.tp, k, tgtName, cp.TgtNext, cp.TgtNext+k-1, how, next)
 	return nil
 }
 
-// readTarget reads exactly n records of a target partition from offset from.
-func (e *Engine) readTarget(ctx context.Context, topic string, partition int32, from int64, n int) ([]*kgo.Record, error) {
-	got, err := e.read(ctx, kafka.Target, topic, partition, from, n, false)
+// checkBoundary checks that the target still holds, at the checkpoint's last
+// offset, the record kmigrate wrote there. On a compacted target compaction
+// may have removed it: that is no sign of another writer (the topic is the
+// one the state is bound to, by topic id), and the records after it are
+// checked one by one anyway.
+func (e *Engine) checkBoundary(in resumeInput, cp offsetmap.Checkpoint, tgt *partReader, tgtName string) error {
+	at := cp.TgtNext - 1
+	r, ok, err := tgt.next()
 	if err != nil {
-		return nil, fmt.Errorf("read target %s[%d] from offset %d: %w", topic, partition, from, err)
+		return err
 	}
-	return got.data, nil
+	if ok && r.offset == at {
+		if r.sum != recordhash.Sum(cp.Hash) {
+			return fmt.Errorf("target %s offset %d is not the record kmigrate wrote there (its SHA-256 differs from the checkpoint's): the topic was recreated or rewritten by someone else; refusing to continue this partition",
+				tgtName, at)
+		}
+		return nil
+	}
+	next := in.tgtEnd
+	if ok {
+		next = r.offset
+		tgt.unread(r)
+	}
+	if !in.tgtCompacted {
+		return fmt.Errorf("target %s has no record at offset %d, the last one kmigrate wrote before its checkpoint (the next is at %d), and the topic is not compacted: records were removed from the target by someone else; refusing to continue this partition",
+			tgtName, at, next)
+	}
+	e.event("info", in.tp.Topic, "target %s: the record kmigrate wrote at offset %d before the last checkpoint was removed by compaction (the topic is compacted); the boundary check is skipped",
+		tgtName, at)
+	return nil
 }
 
-// sourceRead is what readSource found: n data records, and for each the control
-// records skipped just before it.
-type sourceRead struct {
-	data          []*kgo.Record
-	skippedBefore [][]int64
+// lockedSink hands alignTail's results to a partition's map under its lock.
+type lockedSink struct{ p *partition }
+
+func (s lockedSink) Append(src int64) error {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	return s.p.m.Append(src)
 }
 
-func (e *Engine) readSource(ctx context.Context, tp TP, from int64, n int) (sourceRead, error) {
-	return e.read(ctx, kafka.Source, tp.Topic, tp.Partition, from, n, true)
+func (s lockedSink) Advance(next int64) error {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	return s.p.m.Advance(next)
 }
 
-// read reads n data records of one partition from offset from, with its own
-// short-lived client. Source reads use read_committed and keep control records
-// (to know where they are); target reads see everything.
-func (e *Engine) read(ctx context.Context, role kafka.Role, topic string, partition int32, from int64, n int, committed bool) (sourceRead, error) {
-	ctx, cancel := context.WithTimeout(ctx, readTimeout)
-	defer cancel()
+// partReader streams the records of one partition in [from, end) for
+// reconciliation, with one client. Source reads use read_committed and keep
+// control records (to know where they are); target reads see everything, and
+// a control record there is another writer's: kmigrate never writes one.
+type partReader struct {
+	ctx      context.Context
+	cl       *kgo.Client
+	role     kafka.Role
+	name     string
+	end      int64
+	pos      int64 // the next offset that may come
+	buf      []*kgo.Record
+	controls []int64
+	back     *tailRecord
+	h        *recordhash.Hasher
+}
+
+func (e *Engine) openReader(ctx context.Context, role kafka.Role, topic string, partition int32, from, end int64) (*partReader, error) {
 	c := e.cfg.Target
 	if role == kafka.Source {
 		c = e.cfg.Source
@@ -308,49 +354,87 @@ func (e *Engine) read(ctx context.Context, role kafka.Role, topic string, partit
 	opts := []kgo.Opt{
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(from)}}),
 		kgo.KeepControlRecords(),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), // never silently restart elsewhere
+		// An offset out of range (the log start moved meanwhile) is an
+		// error, never a silent restart elsewhere.
+		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 	}
-	if committed {
+	if role == kafka.Source {
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
 	cl, err := e.builder.Client(ctx, role, c, opts...)
 	if err != nil {
-		return sourceRead{}, err
+		return nil, err
 	}
-	defer cl.Close()
-	var out sourceRead
-	var skipped []int64
-	next := from
-	for len(out.data) < n {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return out, fmt.Errorf("got %d of %d records before the deadline", len(out.data), n)
+	return &partReader{ctx: ctx, cl: cl, role: role, name: fmt.Sprintf("%s %s[%d]", role, topic, partition),
+		end: end, pos: from, h: recordhash.New()}, nil
+}
+
+func (r *partReader) close() { r.cl.Close() }
+
+// unread puts back the record next returned last.
+func (r *partReader) unread(t tailRecord) { r.back = &t }
+
+// next returns the next data record before end; ok is false at end.
+func (r *partReader) next() (tailRecord, bool, error) {
+	if b := r.back; b != nil {
+		r.back = nil
+		return *b, true, nil
+	}
+	for {
+		for len(r.buf) > 0 {
+			rec := r.buf[0]
+			r.buf = r.buf[1:]
+			if rec.Offset < r.pos {
+				continue
+			}
+			if rec.Offset >= r.end {
+				r.pos, r.buf = r.end, nil
+				break
+			}
+			r.pos = rec.Offset + 1
+			if rec.Attrs.IsControl() {
+				if r.role == kafka.Target {
+					return tailRecord{}, false, fmt.Errorf("%s offset %d is a transaction marker: kmigrate never writes one, another producer wrote transactions to this partition; refusing to continue this partition",
+						r.name, rec.Offset)
+				}
+				r.controls = append(r.controls, rec.Offset)
+				continue
+			}
+			t := tailRecord{offset: rec.Offset, sum: r.h.Record(rec), rec: rec, controls: r.controls}
+			r.controls = nil
+			return t, true, nil
+		}
+		if r.pos >= r.end {
+			return tailRecord{}, false, nil
+		}
+		if err := r.fetch(); err != nil {
+			return tailRecord{}, false, err
+		}
+	}
+}
+
+// fetch waits up to the read timeout for more records.
+func (r *partReader) fetch() error {
+	ctx, cancel := context.WithTimeout(r.ctx, readTimeout)
+	defer cancel()
+	for len(r.buf) == 0 {
+		fs := r.cl.PollFetches(ctx)
+		if err := r.ctx.Err(); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("read %s: no record at or after offset %d within %s (the partition ends at %d)", r.name, r.pos, readTimeout, r.end)
 		}
 		var ferr error
 		fs.EachError(func(_ string, _ int32, err error) {
-			if !errors.Is(err, context.DeadlineExceeded) {
+			if !errors.Is(err, context.DeadlineExceeded) && ferr == nil {
 				ferr = err
 			}
 		})
 		if ferr != nil {
-			return out, ferr
+			return fmt.Errorf("read %s from offset %d: %w", r.name, r.pos, ferr)
 		}
-		for _, r := range fs.Records() {
-			if r.Offset < next || len(out.data) == n {
-				continue
-			}
-			if r.Offset != from && len(out.data) == 0 && len(skipped) == 0 && r.Offset > from && !committed {
-				return out, fmt.Errorf("the partition has no record at offset %d (next is %d)", from, r.Offset)
-			}
-			next = r.Offset + 1
-			if r.Attrs.IsControl() {
-				skipped = append(skipped, r.Offset)
-				continue
-			}
-			out.data = append(out.data, r)
-			out.skippedBefore = append(out.skippedBefore, skipped)
-			skipped = nil
-		}
+		r.buf = fs.Records()
 	}
-	return out, nil
+	return nil
 }
