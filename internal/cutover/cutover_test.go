@@ -58,9 +58,18 @@ func newFixture(t *testing.T) *fixture {
 	return newFixtureOn(t, src, tgt, nil)
 }
 
+// authOptions are the options of the clusters with an authorizer.
+var authOptions = kafkatest.Options{Topology: kafkatest.TopologySingle, SASL: true, TLS: true, Authorizer: true}
+
+// adminOf is the configuration that logs in to c as its super user admin.
+func adminOf(c *kafkatest.Cluster) *config.Cluster {
+	return &config.Cluster{BootstrapServers: c.SASLBootstrap,
+		SASL: &config.SASL{Mechanism: config.MechanismScramSHA512, Username: "admin", Password: config.NewSecret(c.Users["admin"])}}
+}
+
 // newFixtureOn is newFixture between src and tgt; sourceCfg, when set,
 // replaces the source's connection settings.
-func newFixtureOn(t *testing.T, src, tgt *kafkatest.Cluster, sourceCfg *config.Cluster) *fixture {
+func newFixtureOn(t *testing.T, src, tgt *kafkatest.Cluster, sourceCfg *config.Cluster, targetCfg ...*config.Cluster) *fixture {
 	t.Helper()
 	f := &fixture{src: src, tgt: tgt, topic: kafkatest.UniqueName(t, "orders"), group: kafkatest.UniqueName(t, "billing")}
 	kafkatest.CreateTopic(t, src, f.topic, partitions, nil)
@@ -79,6 +88,11 @@ func newFixtureOn(t *testing.T, src, tgt *kafkatest.Cluster, sourceCfg *config.C
 		sourceCfg.RequestTimeout = f.cfg.Source.RequestTimeout
 		sourceCfg.ClientID = f.cfg.Source.ClientID
 		f.cfg.Source = *sourceCfg
+	}
+	if len(targetCfg) > 0 {
+		c := targetCfg[0]
+		c.RequestTimeout, c.ClientID = f.cfg.Target.RequestTimeout, f.cfg.Target.ClientID
+		f.cfg.Target = *c
 	}
 	f.cfg.Groups.Include = []string{"^" + f.group + "$"}
 	if err := f.cfg.Groups.Compile(); err != nil {
@@ -594,7 +608,7 @@ func TestCutoverKilledResumes(t *testing.T) {
 // admin). A NO-GO removes the DENY again; a GO keeps it, and an abort before
 // any application wrote to the target removes it and lifts the seal.
 func TestCutoverFenceSource(t *testing.T) {
-	src := kafkatest.SharedT(t, kafkatest.Auth, kafkatest.Options{Topology: kafkatest.TopologySingle, SASL: true, TLS: true, Authorizer: true})
+	src := kafkatest.SharedT(t, kafkatest.Auth, authOptions)
 	_, tgt := clusters(t)
 	srcCfg := &config.Cluster{BootstrapServers: src.SASLBootstrap,
 		SASL: &config.SASL{Mechanism: config.MechanismScramSHA512, Username: "admin", Password: config.NewSecret(src.Users["admin"])}}
@@ -794,5 +808,87 @@ func TestRollbackRoundTrip(t *testing.T) {
 	}
 	if c1, _ := committed.Lookup(f.topic, 1); c1.At != frozen[1]+5 {
 		t.Errorf("source group on partition 1 at %d, want %d (the frozen end plus the 5 records read on the target)", c1.At, frozen[1]+5)
+	}
+}
+
+// TestCutoverDryRun runs every check and changes nothing: the decision is GO,
+// the seal step is skipped, the run keeps copying, no group is committed on
+// the target and no cutover is recorded.
+func TestCutoverDryRun(t *testing.T) {
+	f := newFixture(t)
+	var out bytes.Buffer
+	opts := f.options(&out)
+	opts.DryRun = true
+	rec, err := f.cutover(t, opts)
+	if err != nil || rec.Decision != cutover.GO || !rec.DryRun {
+		t.Fatalf("dry run: %v, decision %s, dry run %t\n%s", err, rec.Decision, rec.DryRun, out.String())
+	}
+	if s := stepOf(t, rec, cutover.StepSeal); s.Result != cutover.ResultSkipped {
+		t.Errorf("seal step %s in a dry run", s.Result)
+	}
+	if g := rec.Groups; g == nil || g.Committed != 0 || g.Partitions != 2 {
+		t.Errorf("dry run group figures %+v, want 2 partitions, nothing committed", rec.Groups)
+	}
+	offs, err := f.tgt.Admin(t).FetchOffsets(context.Background(), f.group)
+	if err == nil && len(offs) > 0 {
+		t.Errorf("the dry run committed target group offsets %v", offs)
+	}
+	if f.sealed(t) != nil || f.engine.Sealed() != nil {
+		t.Error("the dry run sealed the migration")
+	}
+	reader := func(_ context.Context, opts ...kgo.Opt) (*kgo.Client, error) {
+		return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(f.tgt.Bootstrap...)}, opts...)...)
+	}
+	st, err := state.NewStore(f.tgt.Client(t), f.cfg.Migration, reader).Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Cutover != nil {
+		t.Errorf("the dry run recorded a cutover: %s", st.Cutover)
+	}
+	select {
+	case err := <-f.done:
+		f.done <- err
+		t.Errorf("the dry run stopped the run: %v", err)
+	default:
+	}
+}
+
+// TestCutoverFencesKmigrateOnTarget: on a target with an authorizer, the seal
+// adds a DENY WRITE for kmigrate's own principal on the target topics (kept
+// after the GO) and an abort removes it.
+func TestCutoverFencesKmigrateOnTarget(t *testing.T) {
+	src, _ := clusters(t)
+	tgt := kafkatest.SharedT(t, "auth-tgt", authOptions)
+	f := newFixtureOn(t, src, tgt, nil, adminOf(tgt))
+	var out bytes.Buffer
+	rec, err := f.cutover(t, f.options(&out))
+	if err != nil {
+		t.Fatalf("cutover: %v\n%s", err, out.String())
+	}
+	want := acls.ACL{Principal: "User:admin", Host: "*", ResourceType: acls.Topic, ResourceName: f.topic, PatternType: acls.Literal, Operation: acls.OpWrite, Permission: acls.Deny}
+	if len(rec.TargetFence) != 1 || rec.TargetFence[0] != want {
+		t.Fatalf("target fence %v, want %v", rec.TargetFence, want)
+	}
+	has := func() bool {
+		all, err := acls.Describe(context.Background(), tgt.ClientAs(t, "admin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range all {
+			if a == want {
+				return true
+			}
+		}
+		return false
+	}
+	if !has() {
+		t.Fatalf("the target has no %v after the GO", want)
+	}
+	if _, err := cutover.Abort(context.Background(), f.cfg, &kafka.Builder{}, nil, cutover.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if has() {
+		t.Errorf("abort left %v on the target", want)
 	}
 }
