@@ -552,6 +552,20 @@ func TestCutoverKilledResumes(t *testing.T) {
 			})
 			return member.Close
 		}},
+		{step: "[3/8] drain ...", args: []string{"--max-lag", "10000000"}, setup: func(t *testing.T, f *fixture) func() {
+			// A slow copy of a fresh backlog: the producers stopped, the
+			// drain waits for the copy.
+			f.stopRun(t)
+			f.cfg.Replication.MaxBytesPerSecond = 200_000
+			value := bytes.Repeat([]byte("d"), 1000)
+			var recs []*kgo.Record
+			for i := range 4000 {
+				recs = append(recs, &kgo.Record{Topic: f.topic, Value: value, Key: fmt.Appendf(nil, "d%d", i)})
+			}
+			kafkatest.Produce(t, f.srcClient(t), recs...)
+			f.startRun(t)
+			return func() {}
+		}},
 		{step: "[7/8] seal ..."},
 	} {
 		t.Run(strings.Fields(tc.step)[1], func(t *testing.T) {
