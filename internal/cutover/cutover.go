@@ -474,6 +474,29 @@ func (c *cutover) preflight(ctx context.Context, st *Step) error {
 			}
 		}
 	}
+	// The final translation must be able to read every selected group on both
+	// sides: a dry pass now finds what it could not.
+	{
+		s, err := c.store.Load(ctx)
+		if err != nil {
+			return err
+		}
+		sy := groups.NewSyncer(c.cfg, c.log, c.src, c.tgt, groups.NewStateTranslator(c.cfg, s), nil)
+		rep, err := sy.Pass(ctx, false)
+		sy.Close()
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("group translation cannot run: %v", err))
+		} else {
+			for _, r := range rep.Rows {
+				if r.Status == groups.Failed {
+					problems = append(problems, fmt.Sprintf("group %s %s[%d]: %s", r.Group, r.Topic, r.Partition, r.Reason))
+				}
+			}
+			for _, e := range rep.Errors {
+				problems = append(problems, "group translation: "+e)
+			}
+		}
+	}
 	if c.opts.FenceSource {
 		if _, err := acls.Describe(ctx, c.src); err != nil {
 			problems = append(problems, fmt.Sprintf("--fence-source needs ACLs on the source, which refused to list them: %v", err))
