@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -28,9 +27,7 @@ var shared struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if build.path != "" {
-		_ = os.RemoveAll(filepath.Dir(build.path))
-	}
+	kafkatest.RemoveBinary()
 	if shared.c != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		if err := shared.c.Down(ctx); err != nil {

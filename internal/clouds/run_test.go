@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,33 +22,6 @@ import (
 	"github.com/kmigrate/kmigrate/internal/clouds"
 	"github.com/kmigrate/kmigrate/internal/kafkatest"
 )
-
-var build struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// kmigrateBinary builds the kmigrate command once per test process.
-func kmigrateBinary(t *testing.T) string {
-	t.Helper()
-	build.once.Do(func() {
-		dir, err := os.MkdirTemp("", "kmigrate-clouds-bin")
-		if err != nil {
-			build.err = err
-			return
-		}
-		build.path = filepath.Join(dir, "kmigrate")
-		out, err := exec.Command("go", "build", "-o", build.path, "github.com/kmigrate/kmigrate/cmd/kmigrate").CombinedOutput()
-		if err != nil {
-			build.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if build.err != nil {
-		t.Fatal(build.err)
-	}
-	return build.path
-}
 
 // freePort returns a free loopback port for kmigrate's HTTP server.
 func freePort(t *testing.T) int {
@@ -107,7 +79,7 @@ http:
 		t.Fatal(err)
 	}
 	r := &run{cfg: path, http: "http://" + addr, exited: make(chan struct{})}
-	r.cmd = exec.Command(kmigrateBinary(t), "run", "-c", path, "--log-format", "json")
+	r.cmd = exec.Command(kafkatest.KmigrateBinary(t), "run", "-c", path, "--log-format", "json")
 	r.cmd.Stdout = &r.logs
 	r.cmd.Stderr = &r.logs
 	if err := r.cmd.Start(); err != nil {

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -479,32 +478,6 @@ func TestCutoverNoGoVerifyMismatch(t *testing.T) {
 	}
 }
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// kmigrateBinary builds the kmigrate command once per test process.
-func kmigrateBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kmigrate-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "kmigrate")
-		if out, err := exec.Command("go", "build", "-o", binPath, "github.com/kmigrate/kmigrate/cmd/kmigrate").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
 // configFile writes the fixture's configuration for the kmigrate binary.
 func (f *fixture) configFile(t *testing.T) string {
 	t.Helper()
@@ -531,7 +504,7 @@ http:
 // waits, then runs it again: the re-run resumes the same cutover where it
 // stopped (the steps before are not run again) and ends GO.
 func TestCutoverKilledResumes(t *testing.T) {
-	bin := kmigrateBinary(t)
+	bin := kafkatest.KmigrateBinary(t)
 	for _, tc := range []struct {
 		step  string
 		args  []string
@@ -712,7 +685,7 @@ func TestCutoverFenceSource(t *testing.T) {
 // the groups and verifies with the same translation, and seals it.
 func TestRollbackRoundTrip(t *testing.T) {
 	f := newFixture(t)
-	bin := kmigrateBinary(t)
+	bin := kafkatest.KmigrateBinary(t)
 	var out bytes.Buffer
 	rec, err := f.cutover(t, f.options(&out))
 	if err != nil {

@@ -168,6 +168,7 @@ func StartT(t testing.TB, name string, opts Options) *Cluster {
 // After a failed run the clusters' directories stay for their logs.
 func Main(m *testing.M) int {
 	code := m.Run()
+	RemoveBinary()
 	registry.Lock()
 	defer registry.Unlock()
 	var errs []error

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,33 +16,6 @@ import (
 
 	"github.com/kmigrate/kmigrate/internal/kafkatest"
 )
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// kmigrateBinary builds the kmigrate command once per test process.
-func kmigrateBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kmigrate-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "kmigrate")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/kmigrate/kmigrate/cmd/kmigrate").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
 
 // writeConfig writes a configuration file for the kmigrate binary.
 func writeConfig(t *testing.T, migration string, src, tgt *kafkatest.Cluster, extra string, topics ...string) string {
@@ -87,7 +59,7 @@ func endOffset(t *testing.T, c *kafkatest.Cluster, topic string, p int32) int64 
 // records written after its last checkpoint (tail reconciliation).
 func TestKillNineResumesExactly(t *testing.T) {
 	src, tgt := clusters(t)
-	bin := kmigrateBinary(t)
+	bin := kafkatest.KmigrateBinary(t)
 	plain := kafkatest.UniqueName(t, "crash-plain")
 	txn := kafkatest.UniqueName(t, "crash-txn")
 	createTopic(t, src, plain, 2, nil)
@@ -179,7 +151,7 @@ func startRun(t *testing.T, bin, cfgPath string, args ...string) (*exec.Cmd, *ka
 // copying.
 func TestSecondRunRefused(t *testing.T) {
 	src, tgt := clusters(t)
-	bin := kmigrateBinary(t)
+	bin := kafkatest.KmigrateBinary(t)
 	topic := kafkatest.UniqueName(t, "single-writer")
 	createTopic(t, src, topic, 1, nil)
 	produce(t, src.Client(t), &kgo.Record{Topic: topic, Value: []byte("first")})
@@ -219,7 +191,7 @@ func TestSecondRunRefused(t *testing.T) {
 // wrote, so that the next start reconciles nothing.
 func TestSigtermFlushesAndExitsZero(t *testing.T) {
 	src, tgt := clusters(t)
-	bin := kmigrateBinary(t)
+	bin := kafkatest.KmigrateBinary(t)
 	topic := kafkatest.UniqueName(t, "sigterm")
 	createTopic(t, src, topic, 1, nil)
 	value := bytes.Repeat([]byte("s"), 1000)

@@ -36,7 +36,7 @@ func writerMembers(t *testing.T, src *kafkatest.Cluster, migration string) (int,
 // lock. Each case pauses A at another point of the copy.
 func TestPausedWriterIsFenced(t *testing.T) {
 	src, tgt := clusters(t)
-	bin := kmigrateBinary(t)
+	bin := kafkatest.KmigrateBinary(t)
 	for _, pauseAt := range []int64{300, 2500} {
 		t.Run(fmt.Sprintf("pause-after-%d", pauseAt), func(t *testing.T) {
 			topic := kafkatest.UniqueName(t, "zombie")

@@ -112,7 +112,7 @@ func TestRecreatedSourceTopicStops(t *testing.T) {
 	}
 
 	// The documented way forward.
-	out, err := exec.Command(kmigrateBinary(t), "reset", "-c", writeConfig(t, cfg.Migration, src, tgt, "", topic), "--topic", topic, "--yes").CombinedOutput()
+	out, err := exec.Command(kafkatest.KmigrateBinary(t), "reset", "-c", writeConfig(t, cfg.Migration, src, tgt, "", topic), "--topic", topic, "--yes").CombinedOutput()
 	if err != nil {
 		t.Fatalf("reset: %v\n%s", err, out)
 	}
