@@ -158,6 +158,7 @@ func (e *Engine) Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	lock.event = func(level, format string, args ...any) { e.event(level, "", format, args...) }
 	clean := false
 	defer func() { lock.release(clean) }()
 	ctx, stopCopy := context.WithCancelCause(ctx)

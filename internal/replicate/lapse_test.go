@@ -83,6 +83,11 @@ func TestFakeLeaseLapseHeals(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("the copy did not survive the lapse: %v", err)
 	}
+	for _, want := range []string{"writer lease lapsed", "writer lease held again after"} {
+		if len(ev.find(want)) != 1 {
+			t.Errorf("want one event %q; events: %v", want, ev.find(""))
+		}
+	}
 	if n := assertExactCopy(t, e, src, tgt, topic); n != 8000 {
 		t.Errorf("the copy has %d records, want 8000", n)
 	}

@@ -100,6 +100,36 @@ type writerLock struct {
 	// while keep already heartbeats).
 	recorded atomic.Bool
 	acquired time.Time
+	// event reports lease lapses and their end (nil: only logged); paused is
+	// set while the lease lapsed, since pausedAt.
+	event    func(level, format string, args ...any)
+	paused   bool
+	pausedAt time.Time
+}
+
+// lapsed notes, once per outage, that the lease lapsed and writes are paused.
+func (l *writerLock) lapsed(err error) {
+	if l.paused || l.fence.Valid() {
+		return
+	}
+	l.paused, l.pausedAt = true, time.Now()
+	l.log.Warn("writer lock: the group coordinator does not answer; writes are paused until it does", "group", l.group, "err", err)
+	if l.event != nil {
+		l.event("warn", "writer lease lapsed: the source's group coordinator (group %s) did not confirm the lock in time (%v); writes to the target are paused, nothing buffered is lost", l.group, err)
+	}
+}
+
+// held notes the end of a pause.
+func (l *writerLock) held() {
+	if !l.paused {
+		return
+	}
+	l.paused = false
+	d := time.Since(l.pausedAt).Round(100 * time.Millisecond)
+	l.log.Info("writer lock: confirmed again; writes resume", "group", l.group, "paused", d)
+	if l.event != nil {
+		l.event("info", "writer lease held again after %s: writes to the target resume in order", d)
+	}
 }
 
 // acquireLock joins the writer group. If another live process holds it, it waits
@@ -392,6 +422,7 @@ func (l *writerLock) keep(ctx context.Context) error {
 		switch {
 		case err == nil:
 			l.fence.Extend(sent.Add(lockSession - leaseMargin))
+			l.held()
 			continue
 		case ctx.Err() != nil:
 			return nil
@@ -402,6 +433,7 @@ func (l *writerLock) keep(ctx context.Context) error {
 				err = l.checkAlone(ctx)
 			}
 			if err == nil {
+				l.held()
 				continue
 			}
 			if !kerr.IsRetriable(err) && !isNetErr(err) {
@@ -415,17 +447,16 @@ func (l *writerLock) keep(ctx context.Context) error {
 					l.fence.Revoke()
 					return rerr
 				}
-				l.log.Warn("writer lock: cannot reach the group coordinator to take the membership back; writes stay paused", "group", l.group, "err", rerr)
+				l.lapsed(rerr)
 				continue
 			}
 			l.log.Info("writer lock: membership taken back after it expired; nobody else held the migration meanwhile", "group", l.group)
+			l.held()
 			continue
 		}
 		// A transient error: the lease lapses on its own if it lasts, which
 		// pauses writes; nothing else to do but try again.
-		if !l.fence.Valid() {
-			l.log.Warn("writer lock: the group coordinator does not answer; writes are paused until it does", "group", l.group, "err", err)
-		}
+		l.lapsed(err)
 	}
 }
 

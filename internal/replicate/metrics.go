@@ -76,6 +76,7 @@ var (
 	descCoarsened = prometheus.NewDesc("kmigrate_offset_map_coarsened", "1 when a partition's offset map was coarsened (translations near its start may re-read records).", []string{"topic", "partition"}, nil)
 	descFailed    = prometheus.NewDesc("kmigrate_partition_failed", "1 when a partition stopped with an error.", []string{"topic", "partition"}, nil)
 	descPartitons = prometheus.NewDesc("kmigrate_partitions", "Partitions being copied.", nil, nil)
+	descLease     = prometheus.NewDesc("kmigrate_writer_lease_valid", "1 while this process's writer lease holds (it may write to the target), 0 while it lapsed (writes paused: the source's group coordinator did not confirm the lock in time).", nil, nil)
 )
 
 // Collector exposes per-partition figures of e at scrape time.
@@ -84,7 +85,7 @@ func (e *Engine) Collector() prometheus.Collector { return collector{e} }
 type collector struct{ e *Engine }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLag, descLagSec, descCopied, descBytes, descRuns, descCoarsened, descFailed, descPartitons} {
+	for _, d := range []*prometheus.Desc{descLag, descLagSec, descCopied, descBytes, descRuns, descCoarsened, descFailed, descPartitons, descLease} {
 		ch <- d
 	}
 }
@@ -108,6 +109,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, bytes[t], t)
 	}
 	ch <- prometheus.MustNewConstMetric(descPartitons, prometheus.GaugeValue, float64(len(st)))
+	ch <- prometheus.MustNewConstMetric(descLease, prometheus.GaugeValue, b2f(c.e.fence.Valid()))
 }
 
 func b2f(b bool) float64 {
