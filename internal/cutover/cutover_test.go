@@ -223,6 +223,66 @@ func (f *fixture) assertUntouched(t *testing.T, rec *cutover.Record) {
 	}
 }
 
+// assertResumes checks that a consumer of the fixture's group on the target
+// starts, on each partition, at the copy of the first source record at or after
+// the source position the group had committed.
+func (f *fixture) assertResumes(t *testing.T, at map[int32]int64) {
+	t.Helper()
+	srcRecs := kafkatest.ReadAll(t, f.src, f.topic)
+	cons := f.tgt.Client(t, kgo.ConsumerGroup(f.group), kgo.ConsumeTopics(f.topic), kgo.DisableAutoCommit(), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	first := map[int32]*kgo.Record{}
+	kafkatest.Eventually(t, 30*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if first[r.Partition] == nil {
+				first[r.Partition] = r
+			}
+		})
+		if len(first) < len(at) {
+			return fmt.Errorf("first records of %d partitions read", len(first))
+		}
+		return nil
+	})
+	for p, c := range at {
+		var want *kgo.Record
+		for _, r := range srcRecs[p] {
+			if r.Offset >= c {
+				want = r
+				break
+			}
+		}
+		if got := first[p]; !bytes.Equal(got.Value, want.Value) || !bytes.Equal(got.Key, want.Key) {
+			t.Errorf("partition %d: the target consumer resumed at %q, want %q (source offset %d)", p, got.Value, want.Value, want.Offset)
+		}
+	}
+}
+
+// TestCutoverAcrossVersions cuts over from Kafka 3.9 to 4.1, as a move from a
+// managed 3.x cluster to a newer one looks, and from 4.1 to 3.9: GO, and the
+// group resumes on the target at the next record, transactions included.
+func TestCutoverAcrossVersions(t *testing.T) {
+	src, tgt := clusters(t)
+	old := kafkatest.StartT(t, kafkatest.UniqueName(t, "k39"), kafkatest.Options{Topology: kafkatest.TopologySingle, Version: "3.9.1"})
+	for _, tc := range []struct {
+		name     string
+		src, tgt *kafkatest.Cluster
+	}{{"3.9-to-4.1", old, tgt}, {"4.1-to-3.9", src, old}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixtureOn(t, tc.src, tc.tgt, nil)
+			var out bytes.Buffer
+			rec, err := f.cutover(t, f.options(&out))
+			if err != nil || rec.Decision != cutover.GO {
+				t.Fatalf("cutover %s: %v\n%s", tc.name, err, out.String())
+			}
+			if len(rec.Topics) != 1 || rec.Topics[0].Records != 402 {
+				t.Errorf("figures %+v, want 402 records", rec.Topics)
+			}
+			f.assertResumes(t, map[int32]int64{0: 120, 1: 30})
+		})
+	}
+}
+
 // TestCutoverGo: a healthy, quiet migration is cut over: every step passes,
 // the run stops on the seal after a clean flush, the source group is
 // translated to the target exactly (a consumer resumes at the record after the
@@ -278,34 +338,7 @@ func TestCutoverGo(t *testing.T) {
 	}
 
 	// A consumer of the group on the target resumes exactly after what it read.
-	srcRecs := kafkatest.ReadAll(t, f.src, f.topic)
-	cons := f.tgt.Client(t, kgo.ConsumerGroup(f.group), kgo.ConsumeTopics(f.topic), kgo.DisableAutoCommit(), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	first := map[int32]*kgo.Record{}
-	kafkatest.Eventually(t, 30*time.Second, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-			if first[r.Partition] == nil {
-				first[r.Partition] = r
-			}
-		})
-		if len(first) < partitions {
-			return fmt.Errorf("first records of %d partitions read", len(first))
-		}
-		return nil
-	})
-	for p, at := range map[int32]int64{0: 120, 1: 30} {
-		var want *kgo.Record
-		for _, r := range srcRecs[p] {
-			if r.Offset >= at {
-				want = r
-				break
-			}
-		}
-		if got := first[p]; !bytes.Equal(got.Value, want.Value) || !bytes.Equal(got.Key, want.Key) {
-			t.Errorf("partition %d: the target consumer resumed at %q, want %q (source offset %d)", p, got.Value, want.Value, want.Offset)
-		}
-	}
+	f.assertResumes(t, map[int32]int64{0: 120, 1: 30})
 
 	// A new run of the sealed migration refuses.
 	e := replicate.New(f.cfg, nil, &kafka.Builder{}, replicate.NewMetrics(prometheus.NewRegistry()))

@@ -39,12 +39,22 @@ func cacheDir() (string, error) {
 	return filepath.Join(home, ".cache", "kmigrate"), nil
 }
 
+// envVersion is KAFKA_VERSION, or DefaultKafkaVersion when it is unset.
+func envVersion() string {
+	if v := os.Getenv("KAFKA_VERSION"); v != "" {
+		return v
+	}
+	return DefaultKafkaVersion
+}
+
 // dist returns the Apache Kafka of KAFKA_VERSION (default DefaultKafkaVersion),
 // running tools/kafka/fetch first when the cache does not hold it yet.
-func dist(ctx context.Context) (*kafkaDist, error) {
-	version := os.Getenv("KAFKA_VERSION")
+func dist(ctx context.Context) (*kafkaDist, error) { return distOf(ctx, "") }
+
+// distOf is dist for a given release; "" is KAFKA_VERSION's.
+func distOf(ctx context.Context, version string) (*kafkaDist, error) {
 	if version == "" {
-		version = DefaultKafkaVersion
+		version = envVersion()
 	}
 	cache, err := cacheDir()
 	if err != nil {

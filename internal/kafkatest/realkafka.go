@@ -61,6 +61,10 @@ type Options struct {
 	// bootstrap through a proxy then reach every broker through its proxy, while
 	// the PLAINTEXT listener still advertises the brokers' own addresses.
 	Proxied string `json:"proxied,omitempty"`
+	// Version is the Apache Kafka release the nodes run ("3.9.1"); empty means
+	// KAFKA_VERSION, or DefaultKafkaVersion when that is unset. Cross-version
+	// tests run one side on another release.
+	Version string `json:"version,omitempty"`
 }
 
 // normalize fills defaults and checks the options.
@@ -266,7 +270,7 @@ func startIn(ctx context.Context, root, name string, opts Options, owner int) (*
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("start cluster %s: remove old directory: %w", name, err)
 	}
-	k, err := dist(ctx)
+	k, err := distOf(ctx, opts.Version)
 	if err != nil {
 		return nil, fmt.Errorf("start cluster %s: %w", name, err)
 	}

@@ -72,12 +72,9 @@ func (c *Cluster) kafka(ctx context.Context) (*kafkaDist, error) {
 	if c.dist != nil {
 		return c.dist, nil
 	}
-	k, err := dist(ctx)
+	k, err := distOf(ctx, c.KafkaVersion)
 	if err != nil {
-		return nil, err
-	}
-	if k.Version != c.KafkaVersion {
-		return nil, fmt.Errorf("find kafka of cluster %s: cluster runs %s, KAFKA_VERSION is %s", c.Name, c.KafkaVersion, k.Version)
+		return nil, fmt.Errorf("find kafka %s of cluster %s: %w", c.KafkaVersion, c.Name, err)
 	}
 	c.dist = k
 	return k, nil
