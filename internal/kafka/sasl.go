@@ -30,17 +30,36 @@ import (
 func mechanism(ctx context.Context, s *config.SASL) (sasl.Mechanism, error) {
 	switch s.Mechanism {
 	case config.MechanismPlain, config.MechanismScramSHA256, config.MechanismScramSHA512:
-		pw, err := s.ResolvePassword()
-		if err != nil {
+		// Read once now, so that a missing file fails the start, and again
+		// for every new connection, so that a password rotated in its file
+		// (a Kubernetes Secret updated in place) is used from the next
+		// connection on, without a restart.
+		if _, err := s.ResolvePassword(); err != nil {
 			return nil, err
+		}
+		password := func() (string, error) {
+			pw, err := s.ResolvePassword()
+			if err != nil {
+				return "", err
+			}
+			return pw.Reveal(), nil
 		}
 		switch s.Mechanism {
 		case config.MechanismPlain:
-			return plain.Auth{User: s.Username, Pass: pw.Reveal()}.AsMechanism(), nil
+			return plain.Plain(func(context.Context) (plain.Auth, error) {
+				pw, err := password()
+				return plain.Auth{User: s.Username, Pass: pw}, err
+			}), nil
 		case config.MechanismScramSHA256:
-			return scram.Auth{User: s.Username, Pass: pw.Reveal()}.AsSha256Mechanism(), nil
+			return scram.Sha256(func(context.Context) (scram.Auth, error) {
+				pw, err := password()
+				return scram.Auth{User: s.Username, Pass: pw}, err
+			}), nil
 		default:
-			return scram.Auth{User: s.Username, Pass: pw.Reveal()}.AsSha512Mechanism(), nil
+			return scram.Sha512(func(context.Context) (scram.Auth, error) {
+				pw, err := password()
+				return scram.Auth{User: s.Username, Pass: pw}, err
+			}), nil
 		}
 	case config.MechanismAWSMSKIAM:
 		return awsMechanism(ctx, s.AWS)
