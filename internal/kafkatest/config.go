@@ -9,6 +9,11 @@ import (
 	"strings"
 )
 
+// OAuthSessionMillis bounds a SASL session on the SASL listener of a cluster
+// with Options.OAuth (connections.max.reauth.ms): the client must
+// authenticate again, with a valid token, at least this often.
+const OAuthSessionMillis = 10000
+
 // Listener names. Tests reach brokers through PLAINTEXT, SASL and SSL; INTERNAL
 // (broker to broker) and CONTROLLER (KRaft) belong to the cluster itself.
 const (
@@ -132,6 +137,15 @@ func (c *Cluster) nodeConfig(n *Node) *props {
 		p.set(lp+"plain.sasl.jaas.config", plainModule+" required"+users.String()+";")
 		p.set(lp+"scram-sha-256.sasl.jaas.config", scramModule+" required;")
 		p.set(lp+"scram-sha-512.sasl.jaas.config", scramModule+" required;")
+		if o.OAuth {
+			// Kafka's unsecured JWS validator: any token with sub and exp
+			// claims, unsigned. Sessions end with their token (re-authentication
+			// every OAuthSessionMillis at most), so expiring tokens matter.
+			p.set(lp+"sasl.enabled.mechanisms", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER")
+			p.set(lp+"oauthbearer.sasl.jaas.config", "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;")
+			p.set(lp+"oauthbearer.sasl.server.callback.handler.class", "org.apache.kafka.common.security.oauthbearer.internals.unsecured.OAuthBearerUnsecuredValidatorCallbackHandler")
+			p.set(lp+"connections.max.reauth.ms", fmt.Sprint(OAuthSessionMillis))
+		}
 	}
 	if o.TLS && n.IsBroker() {
 		lp := "listener.name." + strings.ToLower(ListenerSSL) + "."

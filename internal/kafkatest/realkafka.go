@@ -61,6 +61,10 @@ type Options struct {
 	// bootstrap through a proxy then reach every broker through its proxy, while
 	// the PLAINTEXT listener still advertises the brokers' own addresses.
 	Proxied string `json:"proxied,omitempty"`
+	// OAuth adds OAUTHBEARER to the SASL listener, with Kafka's unsecured JWS
+	// validator (any unsigned token with sub and exp claims) and sessions that
+	// must authenticate again every OAuthSessionMillis. It implies SASL.
+	OAuth bool `json:"oauth,omitempty"`
 	// Version is the Apache Kafka release the nodes run ("3.9.1"); empty means
 	// KAFKA_VERSION, or DefaultKafkaVersion when that is unset. Cross-version
 	// tests run one side on another release.
@@ -75,7 +79,7 @@ func (o Options) normalize() (Options, error) {
 	if o.Topology != TopologySingle && o.Topology != TopologySeed {
 		return o, fmt.Errorf("check options: unknown topology %q (want %s or %s)", o.Topology, TopologySingle, TopologySeed)
 	}
-	if o.Authorizer {
+	if o.Authorizer || o.OAuth {
 		o.SASL = true
 	}
 	if o.Host != "" && net.ParseIP(o.Host) == nil {
