@@ -312,18 +312,32 @@ func (c *cutover) end(ctx context.Context, err error) (*Record, error) {
 			c.rec.Phase = PhaseGo
 		}
 		rep.Summary = "GO"
+	} else if ctx.Err() != nil && !c.rec.DryRun {
+		// Interrupted (Ctrl-C, a deadline) rather than refused: as after a
+		// kill -9, nothing is undone and the cutover stays running, so that a
+		// re-run resumes it where it stopped; --abort ends it.
+		rep.Result = ResultFailed
+		rep.Summary = "interrupted: run `kmigrate cutover` again to resume, or `kmigrate cutover --abort`"
+		if s := c.rec.step(StepReport); s != nil {
+			*s = *rep
+		} else {
+			c.rec.Steps = append(c.rec.Steps, rep)
+		}
+		if serr := c.save(ctx); serr != nil {
+			return c.rec, serr
+		}
+		return c.rec, fmt.Errorf("cutover %s interrupted (%v): %w; run it again to resume", c.rec.ID, ctx.Err(), err)
 	} else {
 		c.rec.Decision, c.rec.Reason = NOGO, err.Error()
 		if !c.rec.DryRun {
+			sealed := c.rec.step(StepSeal) != nil
 			if uerr := c.undo(context.WithoutCancel(ctx)); uerr != nil {
 				c.rec.Reason += "; undoing the cutover's changes failed: " + uerr.Error()
 				rep.Details = append(rep.Details, "undo failed: "+uerr.Error()+": run `kmigrate cutover --abort`")
+			} else if sealed {
+				rep.Details = append(rep.Details, "the seal was lifted; the run stopped on it: start `kmigrate run` again to resume the copy")
 			}
-			// A cutover interrupted (Ctrl-C) rather than refused stays
-			// running, so that a re-run resumes it.
-			if ctx.Err() == nil {
-				c.rec.Phase = PhaseNoGo
-			}
+			c.rec.Phase = PhaseNoGo
 		}
 		rep.Summary = "NO-GO: " + err.Error()
 	}

@@ -912,3 +912,30 @@ func TestCutoverFencesKmigrateOnTarget(t *testing.T) {
 		t.Errorf("abort left %v on the target", want)
 	}
 }
+
+// TestCutoverInterruptedResumes: a cutover interrupted (Ctrl-C) during the
+// freeze is not a NO-GO and undoes nothing; it stays in progress and the next
+// cutover resumes it to GO.
+func TestCutoverInterruptedResumes(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &hookWriter{fragment: "[2/8] freeze ...", hook: cancel}
+	opts := f.options(nil)
+	opts.Out, opts.QuietPeriod = out, time.Minute
+	rec, err := cutover.Run(ctx, f.cfg, &kafka.Builder{}, nil, opts)
+	if err == nil || errors.Is(err, cutover.ErrNoGo) || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("interrupted cutover: %v, want an interruption, not a NO-GO\n%s", err, out.String())
+	}
+	if rec.Phase != cutover.PhaseRunning || rec.Decision != "" {
+		t.Errorf("after the interruption: phase %s decision %q, want running and no decision", rec.Phase, rec.Decision)
+	}
+	var buf bytes.Buffer
+	again, err := f.cutover(t, f.options(&buf))
+	if err != nil || again.ID != rec.ID || again.Decision != cutover.GO {
+		t.Fatalf("resumed cutover: %v, id %s (want %s), decision %s\n%s", err, again.ID, rec.ID, again.Decision, buf.String())
+	}
+	if !strings.Contains(buf.String(), "resuming cutover "+rec.ID) {
+		t.Errorf("the second cutover did not say it resumed:\n%s", buf.String())
+	}
+}
