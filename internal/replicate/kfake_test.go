@@ -51,7 +51,7 @@ func fakeClient(t *testing.T, c *kfake.Cluster, opts ...kgo.Opt) *kgo.Client {
 
 // fakeConfig migrates the named topics from src to tgt, with the short intervals
 // of kafkatest.MigrationConfig.
-func fakeConfig(t *testing.T, src, tgt *kfake.Cluster, topics ...string) *config.Config {
+func fakeConfig(t testing.TB, src, tgt *kfake.Cluster, topics ...string) *config.Config {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Migration = kafkatest.UniqueName(t, "m")
