@@ -277,9 +277,12 @@ func (c *Consumer) onEvent(e event) {
 		}
 	case "offsets_committed":
 		if e.Success != nil && !*e.Success {
+			// A commit that timed out during a fault is retried with the next
+			// batch: only a failure that no later commit made good counts.
 			c.failed = append(c.failed, e.Error)
 			return
 		}
+		c.failed = nil
 		for _, o := range e.Offsets {
 			c.committed[o.Partition] = o.Offset
 		}
