@@ -111,6 +111,24 @@ func (f *fixture) srcClient(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	return f.src.Client(t, opts...)
 }
 
+// joinSource makes a consumer a live member of the fixture's source group and
+// returns it; it stays a member until closed.
+func (f *fixture) joinSource(t *testing.T, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	member := f.srcClient(t, append([]kgo.Opt{kgo.ConsumerGroup(f.group), kgo.ConsumeTopics(f.topic), kgo.DisableAutoCommit()}, opts...)...)
+	kafkatest.Eventually(t, 30*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		member.PollFetches(ctx)
+		d, err := f.src.Admin(t).DescribeGroups(context.Background(), f.group)
+		if err == nil && len(d[f.group].Members) != 1 {
+			err = fmt.Errorf("group has %d members", len(d[f.group].Members))
+		}
+		return err
+	})
+	return member
+}
+
 func (f *fixture) commitSource(t *testing.T, at map[int32]int64) {
 	t.Helper()
 	o := kadm.Offsets{}
@@ -397,20 +415,7 @@ func TestCutoverNoGoProducerKeepsWriting(t *testing.T) {
 // the consumers step NO-GO with its member id, client id and host.
 func TestCutoverNoGoActiveConsumer(t *testing.T) {
 	f := newFixture(t)
-	member := f.src.Client(t, kgo.ConsumerGroup(f.group), kgo.ConsumeTopics(f.topic), kgo.DisableAutoCommit(), kgo.ClientID("still-here"))
-	kafkatest.Eventually(t, 30*time.Second, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		defer cancel()
-		member.PollFetches(ctx)
-		d, err := f.src.Admin(t).DescribeGroups(context.Background(), f.group)
-		if err != nil {
-			return err
-		}
-		if g := d[f.group]; len(g.Members) != 1 {
-			return fmt.Errorf("group has %d members", len(g.Members))
-		}
-		return nil
-	})
+	f.joinSource(t, kgo.ClientID("still-here"))
 	var out bytes.Buffer
 	opts := f.options(&out)
 	opts.ConsumersTimeout = 2 * time.Second
@@ -545,17 +550,7 @@ func TestCutoverKilledResumes(t *testing.T) {
 	}{
 		{step: "[2/8] freeze ...", args: []string{"--quiet-period", "60s"}},
 		{step: "[4/8] consumers ...", setup: func(t *testing.T, f *fixture) func() {
-			member := f.src.Client(t, kgo.ConsumerGroup(f.group), kgo.ConsumeTopics(f.topic), kgo.DisableAutoCommit())
-			kafkatest.Eventually(t, 30*time.Second, func() error {
-				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-				defer cancel()
-				member.PollFetches(ctx)
-				d, err := f.src.Admin(t).DescribeGroups(context.Background(), f.group)
-				if err == nil && len(d[f.group].Members) != 1 {
-					err = fmt.Errorf("group has %d members", len(d[f.group].Members))
-				}
-				return err
-			})
+			member := f.joinSource(t)
 			return member.Close
 		}},
 		{step: "[3/8] drain ...", args: []string{"--max-lag", "10000000"}, setup: func(t *testing.T, f *fixture) func() {
@@ -650,17 +645,7 @@ func TestCutoverFenceSource(t *testing.T) {
 
 	// NO-GO (a consumer stays): alice is fenced during the consumers step,
 	// and free again afterwards.
-	member := f.srcClient(t, kgo.ConsumerGroup(f.group), kgo.ConsumeTopics(f.topic), kgo.DisableAutoCommit())
-	kafkatest.Eventually(t, 30*time.Second, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		defer cancel()
-		member.PollFetches(ctx)
-		d, err := f.src.Admin(t).DescribeGroups(context.Background(), f.group)
-		if err == nil && len(d[f.group].Members) != 1 {
-			err = fmt.Errorf("group has %d members", len(d[f.group].Members))
-		}
-		return err
-	})
+	member := f.joinSource(t)
 	var fencedErr error
 	out := &hookWriter{fragment: "[4/8] consumers ...", hook: func() { fencedErr = aliceWrites() }}
 	opts := f.options(nil)

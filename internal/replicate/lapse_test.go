@@ -56,16 +56,21 @@ func TestFakeLeaseLapseHeals(t *testing.T) {
 	}
 	// Cut the heartbeats once copying is under way, until the fence closed
 	// and the coordinator forgot the member, then heal.
-	waitFor(t, 30*time.Second, func() bool {
+	kafkatest.Eventually(t, 30*time.Second, func() error {
 		for _, s := range e.Status() {
 			if s.Copied > 100 {
-				return true
+				return nil
 			}
 		}
-		return false
+		return errors.New("nothing copied yet")
 	})
 	blocking.Store(true)
-	waitFor(t, 30*time.Second, func() bool { return !e.Fence().Valid() })
+	kafkatest.Eventually(t, 30*time.Second, func() error {
+		if e.Fence().Valid() {
+			return errors.New("the lease still holds")
+		}
+		return nil
+	})
 	closed := time.Now()
 	var copiedWhileClosed []int64
 	for _, s := range e.Status() {
@@ -95,17 +100,5 @@ func TestFakeLeaseLapseHeals(t *testing.T) {
 		if s.Error != "" {
 			t.Errorf("partition %d stopped: %s", s.Partition, s.Error)
 		}
-	}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
