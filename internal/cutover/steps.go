@@ -98,27 +98,11 @@ func (c *cutover) preflight(ctx context.Context, st *Step) error {
 	}
 	// The final translation must be able to read every selected group on both
 	// sides: a dry pass now finds what it could not.
-	{
-		s, err := c.store.Load(ctx)
-		if err != nil {
-			return err
-		}
-		sy := groups.NewSyncer(c.cfg, c.log, c.src, c.tgt, groups.NewStateTranslator(c.cfg, s), nil)
-		rep, err := sy.Pass(ctx, false)
-		sy.Close()
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("group translation cannot run: %v", err))
-		} else {
-			for _, r := range rep.Rows {
-				if r.Status == groups.Failed {
-					problems = append(problems, fmt.Sprintf("group %s %s[%d]: %s", r.Group, r.Topic, r.Partition, r.Reason))
-				}
-			}
-			for _, e := range rep.Errors {
-				problems = append(problems, "group translation: "+e)
-			}
-		}
+	unreadable, err := c.unreadableGroups(ctx)
+	if err != nil {
+		return err
 	}
+	problems = append(problems, unreadable...)
 	if c.opts.FenceSource {
 		if _, err := acls.Describe(ctx, c.src); err != nil {
 			problems = append(problems, fmt.Sprintf("--fence-source needs ACLs on the source, which refused to list them: %v", err))
@@ -487,13 +471,9 @@ func (c *cutover) groups(ctx context.Context, st *Step) error {
 	if err != nil {
 		return err
 	}
-	var tr groups.Translator = groups.NewStateTranslator(c.cfg, s)
-	if c.cfg.ReverseOf != "" {
-		rev, err := c.loadReverse(ctx)
-		if err != nil {
-			return err
-		}
-		tr = rev.Translator(tr)
+	tr, err := c.translator(ctx, s)
+	if err != nil {
+		return err
 	}
 	sy := groups.NewSyncer(c.cfg, c.log, c.src, c.tgt, tr, nil)
 	defer sy.Close()
@@ -531,6 +511,49 @@ func (c *cutover) groups(ctx context.Context, st *Step) error {
 	}
 	st.Summary = fmt.Sprintf("%d groups, %d partitions in sync; %s %d", f.Groups, f.Partitions, verb, f.Committed)
 	return nil
+}
+
+// unreadableGroups runs a translation pass that commits nothing and lists the
+// group partitions it could not read.
+func (c *cutover) unreadableGroups(ctx context.Context) ([]string, error) {
+	s, err := c.store.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := c.translator(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	sy := groups.NewSyncer(c.cfg, c.log, c.src, c.tgt, tr, nil)
+	defer sy.Close()
+	rep, err := sy.Pass(ctx, false)
+	if err != nil {
+		return []string{fmt.Sprintf("group translation cannot run: %v", err)}, nil
+	}
+	var out []string
+	for _, r := range rep.Rows {
+		if r.Status == groups.Failed {
+			out = append(out, fmt.Sprintf("group %s %s[%d]: %s", r.Group, r.Topic, r.Partition, r.Reason))
+		}
+	}
+	for _, e := range rep.Errors {
+		out = append(out, "group translation: "+e)
+	}
+	return out, nil
+}
+
+// translator translates group positions through the state s; for a reverse
+// migration, positions before the switch go back through the forward map.
+func (c *cutover) translator(ctx context.Context, s *state.State) (groups.Translator, error) {
+	var tr groups.Translator = groups.NewStateTranslator(c.cfg, s)
+	if c.cfg.ReverseOf != "" {
+		rev, err := c.loadReverse(ctx)
+		if err != nil {
+			return nil, err
+		}
+		tr = rev.Translator(tr)
+	}
+	return tr, nil
 }
 
 // verifyOptions are the options of the sample verifications: for a reverse
