@@ -88,7 +88,11 @@ func Up(ctx context.Context, o Options) (_ *Clouds, err error) {
 		}
 		var addrs []string
 		for b := range brokers {
-			p := toxiproxy.NewProxy(c.server, fmt.Sprintf("%s-broker-%d", cloud, b+1), "127.0.0.1:0", "")
+			port, err := kafkatest.FreePort("127.0.0.1")
+			if err != nil {
+				return nil, err
+			}
+			p := toxiproxy.NewProxy(c.server, fmt.Sprintf("%s-broker-%d", cloud, b+1), fmt.Sprintf("127.0.0.1:%d", port), "")
 			if err := p.Start(); err != nil {
 				return nil, fmt.Errorf("start proxy for %s broker %d: %w", cloud, b+1, err)
 			}

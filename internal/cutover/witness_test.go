@@ -106,9 +106,20 @@ func TestCutoverWitnessed(t *testing.T) {
 	}
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
-	engine := replicate.New(cfg, nil, &kafka.Builder{}, replicate.NewMetrics(prometheus.NewRegistry()))
+	log := kafkatest.Logger(t)
+	engine := replicate.New(cfg, log, &kafka.Builder{}, replicate.NewMetrics(prometheus.NewRegistry()))
 	runDone := make(chan error, 1)
+	started := time.Now()
 	go func() { runDone <- engine.Run(runCtx, replicate.Options{}) }()
+	// The operator starts the applications' migration once the run is up.
+	select {
+	case <-engine.Ready():
+		t.Logf("run ready after %s", time.Since(started).Round(time.Millisecond))
+	case err := <-runDone:
+		t.Fatalf("run did not start: %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("run not ready after 2 minutes")
+	}
 
 	// Before the switch: the applications on the source.
 	p1, err := clouds.StartProducer(ctx, src, topic, clouds.ProducerOptions{Rate: 400, Max: -1, ValuePrefix: "1", Props: nil})
@@ -143,7 +154,7 @@ func TestCutoverWitnessed(t *testing.T) {
 	}
 	seenBefore := stopConsumers(t, before)
 	var out bytes.Buffer
-	rec, err := cutover.Run(ctx, cfg, &kafka.Builder{}, nil, cutover.Options{QuietPeriod: 2 * time.Second, Poll: 200 * time.Millisecond,
+	rec, err := cutover.Run(ctx, cfg, &kafka.Builder{}, log, cutover.Options{QuietPeriod: 2 * time.Second, Poll: 200 * time.Millisecond,
 		FreezeTimeout: time.Minute, DrainTimeout: 2 * time.Minute, ConsumersTimeout: time.Minute, Out: &out})
 	if err != nil || rec.Decision != cutover.GO {
 		t.Fatalf("cutover: %v\n%s", err, out.String())
@@ -187,11 +198,11 @@ func TestCutoverWitnessed(t *testing.T) {
 
 	// The way back: the reverse copy takes what the target received since the
 	// switch back to the source, and the reverse cutover seals it.
-	rev, err := cutover.PrepareReverse(ctx, cfg, &kafka.Builder{}, nil)
+	rev, err := cutover.PrepareReverse(ctx, cfg, &kafka.Builder{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	revEngine := replicate.New(rev.Config, nil, &kafka.Builder{}, replicate.NewMetrics(prometheus.NewRegistry()))
+	revEngine := replicate.New(rev.Config, log, &kafka.Builder{}, replicate.NewMetrics(prometheus.NewRegistry()))
 	revDone := make(chan error, 1)
 	go func() {
 		revDone <- revEngine.Run(ctx, replicate.Options{Start: rev.Start, KeepTargetConfigs: true})
@@ -202,7 +213,7 @@ func TestCutoverWitnessed(t *testing.T) {
 		t.Fatalf("the reverse run did not start: %v", err)
 	}
 	out.Reset()
-	back, err := cutover.Run(ctx, rev.Config, &kafka.Builder{}, nil, cutover.Options{QuietPeriod: 2 * time.Second, Poll: 200 * time.Millisecond,
+	back, err := cutover.Run(ctx, rev.Config, &kafka.Builder{}, log, cutover.Options{QuietPeriod: 2 * time.Second, Poll: 200 * time.Millisecond,
 		FreezeTimeout: time.Minute, DrainTimeout: 2 * time.Minute, ConsumersTimeout: time.Minute, Out: &out})
 	if err != nil || back.Decision != cutover.GO {
 		t.Fatalf("cutover --reverse: %v\n%s", err, out.String())

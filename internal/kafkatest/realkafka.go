@@ -367,9 +367,9 @@ func (c *Cluster) layout() error {
 		}
 	}()
 	port := func() (int, error) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := ListenFree("127.0.0.1")
 		if err != nil {
-			return 0, fmt.Errorf("find free port: %w", err)
+			return 0, err
 		}
 		held = append(held, l)
 		return l.Addr().(*net.TCPAddr).Port, nil
