@@ -483,7 +483,7 @@ func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []s
 			return err
 		}
 	}
-	consume := map[string]map[int32]kgo.Offset{}
+	var ins []resumeInput
 	for _, s := range specs {
 		for p := int32(0); p < s.Partitions; p++ {
 			tp := TP{Topic: s.Source, Partition: p}
@@ -521,35 +521,59 @@ func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []s
 			} else {
 				return fmt.Errorf("list end offset of target %s[%d]: %v", s.Target, p, lookupErr(o, ok))
 			}
-			part, from, err := e.resume(ctx, in, limits[s.Target])
-			if err != nil {
-				e.event("error", s.Source, "%v", err)
-				part = failedPartition(tp, s.Target, err)
-			}
-			if o, ok := ends.Lookup(s.Source, p); ok && o.Err == nil {
-				part.srcHWM, part.srcLSO, part.srcLogStart = o.Offset, o.Offset, in.srcStart
-				if e.opts.UntilCaughtUp {
-					part.goal = o.Offset
-				}
-			}
-			part.metrics, part.anyFailed = e.metrics, &e.anyFailed
-			e.mu.RLock()
-			part.srcTopicID = e.bindings[s.Source].Source
-			e.mu.RUnlock()
-			if part.Err() != nil && !part.reported {
-				e.anyFailed.Store(true) // failed while resuming
-			}
-			e.mu.Lock()
-			e.parts[tp] = part
-			e.mu.Unlock()
-			if err != nil {
-				continue
-			}
-			if consume[tp.Topic] == nil {
-				consume[tp.Topic] = map[int32]kgo.Offset{}
-			}
-			consume[tp.Topic][p] = kgo.NewOffset().At(from)
+			ins = append(ins, in)
 		}
+	}
+	e.prefetchPoints(ctx, ins)
+	type resumed struct {
+		part *partition
+		from int64
+		err  error
+	}
+	res := make([]resumed, len(ins))
+	var fresh []*partition
+	var freshIdx []int
+	for i, in := range ins {
+		part, from, err := e.resume(ctx, in, limits[in.tgtTopic])
+		res[i] = resumed{part, from, err}
+		if err == nil && in.saved == nil {
+			fresh, freshIdx = append(fresh, part), append(freshIdx, i)
+		}
+	}
+	if err := e.checkpointNew(ctx, fresh); err != nil {
+		for _, i := range freshIdx {
+			res[i].err = fmt.Errorf("write initial checkpoint of %v: %w", ins[i].tp, err)
+		}
+	}
+	consume := map[string]map[int32]kgo.Offset{}
+	for i, in := range ins {
+		tp := in.tp
+		part, from, err := res[i].part, res[i].from, res[i].err
+		if err != nil {
+			e.event("error", tp.Topic, "%v", err)
+			part = failedPartition(tp, in.tgtTopic, err)
+		}
+		part.srcHWM, part.srcLSO, part.srcLogStart = in.srcEnd, in.srcEnd, in.srcStart
+		if e.opts.UntilCaughtUp {
+			part.goal = in.srcEnd
+		}
+		part.metrics, part.anyFailed = e.metrics, &e.anyFailed
+		e.mu.RLock()
+		part.srcTopicID = e.bindings[tp.Topic].Source
+		e.mu.RUnlock()
+		if part.Err() != nil && !part.reported {
+			e.anyFailed.Store(true) // failed while resuming
+		}
+		e.mu.Lock()
+		e.parts[tp] = part
+		e.mu.Unlock()
+		if err != nil {
+			continue
+		}
+		if consume[tp.Topic] == nil {
+			consume[tp.Topic] = map[int32]kgo.Offset{}
+		}
+		consume[tp.Topic][tp.Partition] = kgo.NewOffset().At(from)
 	}
 	if len(consume) > 0 {
 		e.src.AddConsumePartitions(consume)

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kmigrate/kmigrate/internal/config"
 	"github.com/kmigrate/kmigrate/internal/kafka"
 	"github.com/kmigrate/kmigrate/internal/offsetmap"
 	"github.com/kmigrate/kmigrate/internal/recordhash"
@@ -30,6 +32,115 @@ type resumeInput struct {
 	// start, when set, is where a partition never copied before begins
 	// (Options.Start).
 	start *StartAt
+	// history and boundary, when set, are the point reads of historyPoint
+	// and boundaryPoint, made ahead for many partitions at once
+	// (prefetchPoints); when nil, the checks read for themselves.
+	history, boundary *pointRead
+}
+
+// pointRead is the outcome of a point read: the first record of the point's
+// range, or nil when the range holds none.
+type pointRead struct{ rec *kgo.Record }
+
+// historyPoint is the source record checkSourceHistory compares with the
+// checkpoint's hash: the one at the last copied offset, when the source
+// should still have it.
+func historyPoint(in resumeInput) (kafka.Point, bool) {
+	if in.saved == nil || in.saved.Err != nil {
+		return kafka.Point{}, false
+	}
+	cp, m := in.saved.Checkpoint, in.saved.Map
+	if cp.SrcNext > in.srcEnd || !cp.HasHash || cp.TgtNext <= m.TgtStart() {
+		return kafka.Point{}, false
+	}
+	last := m.Inverse(cp.TgtNext - 1)
+	if last.Kind != offsetmap.Exact || last.Offset < in.srcStart || last.Offset >= in.srcEnd {
+		return kafka.Point{}, false
+	}
+	return kafka.Point{Topic: in.tp.Topic, Partition: in.tp.Partition, From: last.Offset, End: last.Offset + 1}, true
+}
+
+// boundaryPoint is the target record checkBoundary compares with the
+// checkpoint's hash, for a partition without a tail past its checkpoint (one
+// with a tail reads it in the same pass as the tail).
+func boundaryPoint(in resumeInput) (kafka.Point, bool) {
+	if in.saved == nil || in.saved.Err != nil {
+		return kafka.Point{}, false
+	}
+	cp := in.saved.Checkpoint
+	if !cp.HasHash || in.tgtEnd != cp.TgtNext || in.tgtStart > cp.TgtNext-1 {
+		return kafka.Point{}, false
+	}
+	return kafka.Point{Topic: in.tgtTopic, Partition: in.tp.Partition, From: cp.TgtNext - 1, End: cp.TgtNext, Controls: true}, true
+}
+
+// prefetchPoints makes the point reads of every partition about to resume
+// with one reading client per cluster: resuming thousands of partitions then
+// costs a few fetches instead of a client and its metadata load for each. A
+// read that fails leaves the points unread; each partition's check then reads
+// for itself and fails, if it must, with its own error.
+func (e *Engine) prefetchPoints(ctx context.Context, ins []resumeInput) {
+	var wg sync.WaitGroup
+	for _, role := range []kafka.Role{kafka.Source, kafka.Target} {
+		pointOf, c := boundaryPoint, e.cfg.Target
+		if role == kafka.Source {
+			pointOf, c = historyPoint, e.cfg.Source
+		}
+		var pts []kafka.Point
+		var idx []int
+		for i := range ins {
+			if pt, ok := pointOf(ins[i]); ok {
+				pts, idx = append(pts, pt), append(idx, i)
+			}
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		wg.Go(func() {
+			recs, err := e.readPoints(ctx, role, c, pts)
+			if err != nil {
+				e.log.Warn("could not read ahead for resuming partitions; each reads for itself", "cluster", role, "partitions", len(pts), "err", err)
+				return
+			}
+			for j, i := range idx {
+				r := &pointRead{rec: recs[j]}
+				if role == kafka.Source {
+					ins[i].history = r
+				} else {
+					ins[i].boundary = r
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// readPoints reads pts of cluster c with one client: the source as the copy
+// reads it (read_committed), the target as it is.
+func (e *Engine) readPoints(ctx context.Context, role kafka.Role, c config.Cluster, pts []kafka.Point) ([]*kgo.Record, error) {
+	opts := []kgo.Opt{
+		kgo.KeepControlRecords(),
+		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
+		kgo.FetchMaxPartitionBytes(kafka.PointPartitionBytes),
+		kgo.FetchMaxWait(200 * time.Millisecond),
+	}
+	if role == kafka.Source {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	cl, err := e.builder.Client(ctx, role, c, opts...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	return kafka.ReadPoints(ctx, cl, role, pts, readTimeout)
+}
+
+// tailOf turns a record read ahead into what the checks compare.
+func tailOf(rec *kgo.Record) *tailRecord {
+	if rec == nil {
+		return nil
+	}
+	return &tailRecord{offset: rec.Offset, sum: recordhash.New().Record(rec), rec: rec}
 }
 
 // readTimeout bounds each wait of reconciliation for the next records of a
@@ -40,8 +151,8 @@ const readTimeout = 60 * time.Second
 // source offset to fetch from:
 //
 //   - never copied: the target partition must be empty; copying starts at the
-//     source log start, and an initial checkpoint is written before the first
-//     record so that a crash at any later moment finds state to reconcile with.
+//     source log start, and the caller writes an initial checkpoint before the
+//     first record (checkpointNew).
 //   - copied before: the target must still hold what the checkpoint says was
 //     written (end offset not below it, the last record's hash unchanged, or
 //     that record removed by compaction of a compacted target). Records past
@@ -81,10 +192,7 @@ func (e *Engine) resumeMap(ctx context.Context, in resumeInput, maxRecordBytes i
 			return nil, 0, fmt.Errorf("%v: %w", in.tp, err)
 		}
 		p := newPartition(in.tp, in.tgtTopic, m, maxRecordBytes)
-		p.dirty = true
-		if err := e.checkpointOne(ctx, p); err != nil {
-			return nil, 0, err
-		}
+		p.dirty = true // its initial checkpoint: see checkpointNew
 		from := in.start.From
 		if from < in.srcStart {
 			p.mu.Lock()
@@ -105,10 +213,7 @@ func (e *Engine) resumeMap(ctx context.Context, in resumeInput, maxRecordBytes i
 			return nil, 0, fmt.Errorf("%v: %w", in.tp, err)
 		}
 		p := newPartition(in.tp, in.tgtTopic, m, maxRecordBytes)
-		p.dirty = true
-		if err := e.checkpointOne(ctx, p); err != nil {
-			return nil, 0, err
-		}
+		p.dirty = true // its initial checkpoint: see checkpointNew
 		return p, in.srcStart, nil
 	}
 	if in.saved.Err != nil {
@@ -131,7 +236,7 @@ func (e *Engine) resumeMap(ctx context.Context, in resumeInput, maxRecordBytes i
 		h := recordhash.Sum(cp.Hash)
 		p.lastHash = &h
 	}
-	if err := e.checkSourceHistory(ctx, in, cp, m); err != nil {
+	if err := e.checkSourceHistory(ctx, in, cp); err != nil {
 		return nil, 0, err
 	}
 	if err := e.reconcile(ctx, p, in, cp); err != nil {
@@ -156,50 +261,70 @@ func (e *Engine) resumeMap(ctx context.Context, in resumeInput, maxRecordBytes i
 // the source no longer has, and copying on would drop the new ones silently
 // (the first fetch past the new end resets without a word). A record removed
 // since by retention or compaction proves nothing either way.
-func (e *Engine) checkSourceHistory(ctx context.Context, in resumeInput, cp offsetmap.Checkpoint, m *offsetmap.Partition) error {
+func (e *Engine) checkSourceHistory(ctx context.Context, in resumeInput, cp offsetmap.Checkpoint) error {
 	if cp.SrcNext > in.srcEnd {
 		return fmt.Errorf("source %v ends at offset %d, but kmigrate had read it up to offset %d: the source lost offsets %d to %d after they were copied (unclean leader election or log truncation on the source); the target holds records the source no longer has. Check the source cluster, then start the topic over with `kmigrate reset --topic %s`",
 			in.tp, in.srcEnd, cp.SrcNext-1, in.srcEnd, cp.SrcNext-1, in.tp.Topic)
 	}
-	if !cp.HasHash || cp.TgtNext <= m.TgtStart() {
+	pt, ok := historyPoint(in)
+	if !ok {
 		return nil
 	}
-	last := m.Inverse(cp.TgtNext - 1)
-	if last.Kind != offsetmap.Exact || last.Offset < in.srcStart || last.Offset >= in.srcEnd {
-		return nil
+	var r *tailRecord
+	if in.history != nil {
+		r = tailOf(in.history.rec)
+	} else {
+		src, err := e.openReader(ctx, kafka.Source, in.tp.Topic, in.tp.Partition, pt.From, pt.End)
+		if err != nil {
+			return err
+		}
+		defer src.close()
+		t, ok, err := src.next()
+		if err != nil {
+			return fmt.Errorf("check the history of source %v at offset %d: %w", in.tp, pt.From, err)
+		}
+		if ok {
+			r = &t
+		}
 	}
-	src, err := e.openReader(ctx, kafka.Source, in.tp.Topic, in.tp.Partition, last.Offset, in.srcEnd)
-	if err != nil {
-		return err
-	}
-	defer src.close()
-	r, ok, err := src.next()
-	if err != nil {
-		return fmt.Errorf("check the history of source %v at offset %d: %w", in.tp, last.Offset, err)
-	}
-	if !ok || r.offset != last.Offset {
+	if r == nil || r.offset != pt.From {
 		return nil // compacted away since: nothing to compare
 	}
+	last := pt.From
 	if r.sum != recordhash.Sum(cp.Hash) {
 		return fmt.Errorf("source %v offset %d is not the record kmigrate copied from there (its SHA-256 differs from the checkpoint's): the source lost records after they were copied and new ones took their offsets (unclean leader election or log truncation on the source); the target holds records the source no longer has. Check the source cluster, then start the topic over with `kmigrate reset --topic %s`",
-			in.tp, last.Offset, in.tp.Topic)
+			in.tp, last, in.tp.Topic)
 	}
 	return nil
 }
 
-// checkpointOne writes the state of one partition now.
-func (e *Engine) checkpointOne(ctx context.Context, p *partition) error {
-	recs, done, err := p.checkpoint(e.cfg.Migration, recordhash.New(), e.now())
-	if err != nil {
-		return err
+// checkpointNew writes the initial checkpoints of partitions never copied
+// before, in one write: each must have state on the target before its first
+// record is copied, so that a crash at any later moment finds state to
+// reconcile with.
+func (e *Engine) checkpointNew(ctx context.Context, parts []*partition) error {
+	var recs []*kgo.Record
+	var dones []func()
+	h := recordhash.New()
+	for _, p := range parts {
+		r, done, err := p.checkpoint(e.cfg.Migration, h, e.now())
+		if err != nil {
+			return fmt.Errorf("%v: %w", p.tp, err)
+		}
+		if r != nil {
+			recs = append(recs, r...)
+			dones = append(dones, done)
+		}
 	}
-	if recs == nil {
+	if len(recs) == 0 {
 		return nil
 	}
 	if err := e.store.Write(ctx, recs); err != nil {
-		return fmt.Errorf("write initial checkpoint of %v: %w", p.tp, err)
+		return err
 	}
-	done()
+	for _, done := range dones {
+		done()
+	}
 	return nil
 }
 
@@ -217,6 +342,12 @@ func (e *Engine) reconcile(ctx context.Context, p *partition, in resumeInput, cp
 		return nil
 	}
 	tgtName := fmt.Sprintf("%s[%d]", in.tgtTopic, in.tp.Partition)
+	if k <= 0 && in.boundary != nil {
+		if rec := in.boundary.rec; rec != nil && rec.Attrs.IsControl() {
+			return targetMarkerError("target "+tgtName, rec.Offset)
+		}
+		return e.checkBoundary(in, cp, tailOf(in.boundary.rec), tgtName)
+	}
 	from := max(cp.TgtNext, in.tgtStart)
 	if boundary {
 		from = cp.TgtNext - 1
@@ -227,8 +358,19 @@ func (e *Engine) reconcile(ctx context.Context, p *partition, in resumeInput, cp
 	}
 	defer tgt.close()
 	if boundary {
-		if err := e.checkBoundary(in, cp, tgt, tgtName); err != nil {
+		r, ok, err := tgt.next()
+		if err != nil {
 			return err
+		}
+		var first *tailRecord
+		if ok {
+			first = &r
+		}
+		if err := e.checkBoundary(in, cp, first, tgtName); err != nil {
+			return err
+		}
+		if ok && r.offset != cp.TgtNext-1 {
+			tgt.unread(r)
 		}
 	}
 	if k <= 0 {
@@ -287,23 +429,18 @@ func (e *Engine) reconcile(ctx context.Context, p *partition, in resumeInput, cp
 // may have removed it: that is no sign of another writer (the topic is the
 // one the state is bound to, by topic id), and the records after it are
 // checked one by one anyway.
-func (e *Engine) checkBoundary(in resumeInput, cp offsetmap.Checkpoint, tgt *partReader, tgtName string) error {
+func (e *Engine) checkBoundary(in resumeInput, cp offsetmap.Checkpoint, first *tailRecord, tgtName string) error {
 	at := cp.TgtNext - 1
-	r, ok, err := tgt.next()
-	if err != nil {
-		return err
-	}
-	if ok && r.offset == at {
-		if r.sum != recordhash.Sum(cp.Hash) {
+	if first != nil && first.offset == at {
+		if first.sum != recordhash.Sum(cp.Hash) {
 			return fmt.Errorf("target %s offset %d is not the record kmigrate wrote there (its SHA-256 differs from the checkpoint's): the topic was recreated or rewritten by someone else; refusing to continue this partition",
 				tgtName, at)
 		}
 		return nil
 	}
 	next := in.tgtEnd
-	if ok {
-		next = r.offset
-		tgt.unread(r)
+	if first != nil {
+		next = first.offset
 	}
 	if !in.tgtCompacted {
 		return fmt.Errorf("target %s has no record at offset %d, the last one kmigrate wrote before its checkpoint (the next is at %d), and the topic is not compacted: records were removed from the target by someone else; refusing to continue this partition",
@@ -394,8 +531,7 @@ func (r *partReader) next() (tailRecord, bool, error) {
 			r.pos = rec.Offset + 1
 			if rec.Attrs.IsControl() {
 				if r.role == kafka.Target {
-					return tailRecord{}, false, fmt.Errorf("%s offset %d is a transaction marker: kmigrate never writes one, another producer wrote transactions to this partition; refusing to continue this partition",
-						r.name, rec.Offset)
+					return tailRecord{}, false, targetMarkerError(r.name, rec.Offset)
 				}
 				r.controls = append(r.controls, rec.Offset)
 				continue
@@ -411,6 +547,13 @@ func (r *partReader) next() (tailRecord, bool, error) {
 			return tailRecord{}, false, err
 		}
 	}
+}
+
+// targetMarkerError is the error for a transaction marker found on the target
+// partition name (named with its role): kmigrate never writes one.
+func targetMarkerError(name string, offset int64) error {
+	return fmt.Errorf("%s offset %d is a transaction marker: kmigrate never writes one, another producer wrote transactions to this partition; refusing to continue this partition",
+		name, offset)
 }
 
 // fetch waits up to the read timeout for more records.

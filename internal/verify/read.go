@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -16,13 +15,11 @@ import (
 	"github.com/kmigrate/kmigrate/internal/kafka"
 )
 
-// Fetch sizes of the readers. Scans read whole partitions, so their fetches are
-// big; point reads want one record, so theirs are small (a record larger than the
-// limit still comes back whole).
+// Fetch sizes of the scanners: they read whole partitions, so their fetches
+// are big (point reads use kafka.PointPartitionBytes).
 const (
 	scanFetchMaxBytes     = 64 << 20
 	scanPartitionMaxBytes = 16 << 20
-	pointPartitionBytes   = 256 << 10
 	// stallTimeout is how long a read may go without progress before it fails
 	// with the partitions it still waits for.
 	stallTimeout = 2 * time.Minute
@@ -258,116 +255,23 @@ type point struct {
 }
 
 // readPoints returns, for each point, the first data record at an offset in
-// [from, end), or nil when there is none. Points of one partition are read in
-// offset order, several partitions at once: each round starts every partition at
-// its next unresolved point, and a fetch resolves every point it covers.
+// [from, end), or nil when there is none; see kafka.ReadPoints.
 func (s *side) readPoints(ctx context.Context, pts []point) ([]*kgo.Record, error) {
-	out := make([]*kgo.Record, len(pts))
-	type tpKey struct {
-		t string
-		p int32
-	}
-	queues := map[tpKey][]int{}
+	kp := make([]kafka.Point, len(pts))
+	some := false
 	for i, pt := range pts {
-		if pt.from >= pt.end {
-			continue
-		}
-		k := tpKey{pt.topic, pt.partition}
-		queues[k] = append(queues[k], i)
+		kp[i] = kafka.Point{Topic: pt.topic, Partition: pt.partition, From: pt.from, End: pt.end}
+		some = some || pt.from < pt.end
 	}
-	if len(queues) == 0 {
-		return out, nil
+	if !some {
+		return make([]*kgo.Record, len(pts)), nil
 	}
-	for _, q := range queues {
-		sort.SliceStable(q, func(a, b int) bool { return pts[q[a]].from < pts[q[b]].from })
-	}
-	cl, err := s.consumer(ctx, scanFetchMaxBytes, pointPartitionBytes)
+	cl, err := s.consumer(ctx, scanFetchMaxBytes, kafka.PointPartitionBytes)
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
-	next := map[tpKey]int{} // index into the queue of the next unresolved point
-	for {
-		round := map[string]map[int32]kgo.Offset{}
-		active := map[tpKey]bool{}
-		roundStart := map[tpKey]int{}
-		for k, q := range queues {
-			if next[k] < len(q) {
-				roundStart[k] = next[k]
-				if round[k.t] == nil {
-					round[k.t] = map[int32]kgo.Offset{}
-				}
-				round[k.t][k.p] = kgo.NewOffset().At(pts[q[next[k]]].from)
-				active[k] = true
-			}
-		}
-		if len(active) == 0 {
-			return out, nil
-		}
-		cl.AddConsumePartitions(round)
-		deadline := time.Now().Add(stallTimeout)
-		for len(active) > 0 {
-			if time.Now().After(deadline) {
-				for k := range active {
-					pt := pts[queues[k][next[k]]]
-					return nil, fmt.Errorf("read %s %s[%d] at offset %d: no answer within %s", s.role, k.t, k.p, pt.from, stallTimeout)
-				}
-			}
-			pctx, cancel := context.WithTimeout(ctx, time.Second)
-			fs := cl.PollFetches(pctx)
-			cancel()
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			var ferr error
-			fs.EachError(func(t string, p int32, err error) {
-				if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && ferr == nil {
-					ferr = fmt.Errorf("read %s %s[%d]: %w", s.role, t, p, err)
-				}
-			})
-			if ferr != nil {
-				return nil, ferr
-			}
-			fs.EachPartition(func(fp kgo.FetchTopicPartition) {
-				k := tpKey{fp.Topic, fp.Partition}
-				if !active[k] {
-					return
-				}
-				q := queues[k]
-				for _, r := range fp.Records {
-					for next[k] < len(q) {
-						pt := pts[q[next[k]]]
-						if r.Offset < pt.from {
-							break // this record is before the point: next record
-						}
-						if r.Offset >= pt.end {
-							next[k]++ // nothing in [from, end)
-							continue
-						}
-						if r.Attrs.IsControl() {
-							if r.Offset+1 >= pt.end {
-								next[k]++
-								continue
-							}
-							break
-						}
-						out[q[next[k]]] = r
-						next[k]++
-					}
-					if next[k] == len(q) {
-						break
-					}
-				}
-				// Once the point the round started at is resolved, later
-				// points start afresh in the next round rather than reading
-				// the records in between.
-				if next[k] > roundStart[k] {
-					delete(active, k)
-					cl.RemoveConsumePartitions(map[string][]int32{k.t: {k.p}})
-				}
-			})
-		}
-	}
+	return kafka.ReadPoints(ctx, cl, s.role, kp, stallTimeout)
 }
 
 // recordBytes is the size of a record's key, value and headers: the data a
