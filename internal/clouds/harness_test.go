@@ -80,6 +80,14 @@ func TestHarnessWiring(t *testing.T) {
 	if _, err := roundTrip(t, c); err == nil {
 		t.Fatal("a request through the proxy succeeded while the link was cut")
 	}
+	// Packets for the cut cloud go nowhere: not off the machine by the
+	// default route, where something else may answer (it did: an HTTP reply
+	// on a broker's address).
+	broker := c.Source.Brokers()[0].Addr(kafkatest.ListenerPlaintext)
+	if conn, err := net.DialTimeout("tcp", broker, 2*time.Second); err == nil {
+		conn.Close()
+		t.Fatalf("a connection to %s, in the cut cloud, was accepted by someone", broker)
+	}
 	out, err := c.Source.RunJava(ctx, "org.apache.kafka.tools.BrokerApiVersionsCommand", "--bootstrap-server", c.Source.Bootstrap[0])
 	if err == nil {
 		t.Fatalf("a client in the root namespace reached the cut cloud:\n%s", out)

@@ -165,6 +165,9 @@ func removeInstance(ctx context.Context, i int, names []string) error {
 		}
 		errs = append(errs, deleteNamespace(ctx, ns))
 	}
+	// The blackhole route outlives the namespaces; another instance on this
+	// index makes its own.
+	_ = run(ctx, "ip", "route", "del", "blackhole", subnet(i))
 	_ = os.Remove(filepath.Join(ownerDir(), strconv.Itoa(i)))
 	return errors.Join(errs...)
 }
@@ -241,8 +244,20 @@ func NewNet(ctx context.Context, owner int) (*Net, error) {
 	return nil, fmt.Errorf("make network: all %d instance indexes are taken", maxNets)
 }
 
-// create makes both namespaces and links.
+// subnet is instance i's /24.
+func subnet(i int) string { return fmt.Sprintf("10.213.%d.0/24", i) }
+
+// create makes both namespaces and links. The instance's /24 is first made a
+// blackhole in the root namespace: the links' /30 routes are more specific
+// and win while a link is up, and when a cut takes one down, packets for that
+// cloud are dropped here instead of following the default route off the
+// machine to an address the harness does not own. Established connections
+// then hear nothing, as across a cut link; a new connection fails at once
+// (the kernel refuses to send to a blackhole), as with a route withdrawn.
 func (n *Net) create(ctx context.Context) error {
+	if err := run(ctx, "ip", "route", "replace", "blackhole", subnet(n.Index)); err != nil {
+		return fmt.Errorf("make the network's blackhole route: %w", err)
+	}
 	for k, cloud := range []string{AWS, GCP} {
 		base := netip.AddrFrom4([4]byte{10, 213, byte(n.Index), byte(4 * k)})
 		l := &Link{

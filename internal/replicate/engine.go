@@ -117,6 +117,8 @@ type Engine struct {
 	// anyFailed is raised when a partition fails, for the poll loop to report
 	// it and stop fetching it.
 	anyFailed atomic.Bool
+	// recoveries are the running recoverPartition calls.
+	recoveries sync.WaitGroup
 }
 
 // New builds an engine; Run connects.
@@ -233,6 +235,7 @@ func (e *Engine) Run(ctx context.Context, opts Options) error {
 	err = e.copyLoop(runCtx)
 	cancel()
 	wg.Wait()
+	e.recoveries.Wait()
 	if cause := context.Cause(ctx); errors.Is(cause, ErrLockLost) {
 		// Another process may be writing now: no flush, no checkpoint.
 		return cause
@@ -570,6 +573,7 @@ func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []s
 		if err != nil {
 			continue
 		}
+		part.produceUnder(e.lockCtx)
 		if consume[tp.Topic] == nil {
 			consume[tp.Topic] = map[int32]kgo.Offset{}
 		}
@@ -702,7 +706,7 @@ func (e *Engine) copyLoop(ctx context.Context) error {
 			}
 		})
 		if e.anyFailed.Swap(false) {
-			e.stopFailed()
+			e.stopFailed(ctx)
 		}
 	}
 }
@@ -710,14 +714,30 @@ func (e *Engine) copyLoop(ctx context.Context) error {
 // stopFailed reports the partitions that failed since the last call and stops
 // fetching them. A partition fails in the poll loop or in a produce promise; both
 // raise anyFailed, so the loop scans only when something happened.
-func (e *Engine) stopFailed() {
+//
+// A partition paused by a write error that may heal stops being fetched too,
+// and recoverPartition brings it back (recover.go).
+func (e *Engine) stopFailed(ctx context.Context) {
 	failed := map[string][]int32{}
 	for _, p := range e.snapshotParts() {
-		if err := p.Err(); err != nil && !p.reported {
+		p.mu.Lock()
+		err, reported := p.err, p.reported
+		recover := p.recovering != nil && !p.recoverStarted && err == nil
+		if err != nil {
 			p.reported = true
+		}
+		if recover {
+			p.recoverStarted = true
+		}
+		p.mu.Unlock()
+		switch {
+		case err != nil && !reported:
 			failed[p.tp.Topic] = append(failed[p.tp.Topic], p.tp.Partition)
 			e.event("error", p.tp.Topic, "partition %s stopped: %v", p.tp, err)
 			e.metrics.countError("partition")
+		case recover:
+			e.src.RemoveConsumePartitions(map[string][]int32{p.tp.Topic: {p.tp.Partition}})
+			e.recoveries.Go(func() { e.recoverPartition(ctx, p) })
 		}
 	}
 	if len(failed) > 0 {
@@ -729,7 +749,7 @@ func (e *Engine) stopFailed() {
 // retention, skips control records and produces the rest.
 func (e *Engine) copyPartition(ctx context.Context, p *partition, fp kgo.FetchPartition) {
 	p.mu.Lock()
-	if p.err != nil {
+	if p.err != nil || p.recovering != nil {
 		p.mu.Unlock()
 		return
 	}
@@ -766,16 +786,21 @@ func (e *Engine) copyPartition(ctx context.Context, p *partition, fp kgo.FetchPa
 		r.Topic = p.tgtTopic
 		produce = append(produce, r)
 	}
+	pctx := p.produceCtx
 	p.mu.Unlock()
+	if pctx == nil {
+		pctx = e.lockCtx
+	}
 	for _, r := range produce {
 		if e.limiter != nil {
 			e.throttle(ctx, len(r.Key)+len(r.Value))
 		}
-		// Producing under the lock's context, not the run's, keeps shutdown
-		// from cancelling records in the middle of a partition, which would
-		// leave a gap; the shutdown flush has its own deadline instead.
+		// Producing under the lock's context (the partition's child of it),
+		// not the run's, keeps shutdown from cancelling records in the
+		// middle of a partition, which would leave a gap; the shutdown flush
+		// has its own deadline instead.
 		r.Context = nil
-		e.tgt.Produce(e.lockCtx, r, p.onAck)
+		e.tgt.Produce(pctx, r, p.onAck)
 	}
 }
 

@@ -43,7 +43,7 @@ func (e *Engine) checkForeign(ctx context.Context) error {
 	topics := map[string]bool{}
 	for _, p := range e.snapshotParts() {
 		p.mu.Lock()
-		if p.err == nil && p.m != nil && len(p.inflight) == 0 {
+		if p.err == nil && p.recovering == nil && p.m != nil && len(p.inflight) == 0 {
 			qs = append(qs, quiet{p: p, expect: p.expectTgt, produced: p.sent})
 			topics[p.tgtTopic] = true
 		}
@@ -68,7 +68,7 @@ func (e *Engine) checkForeign(ctx context.Context) error {
 		q.p.mu.Lock()
 		// Only if this process produced nothing meanwhile: then the end it
 		// saw is the end it made, plus what someone else appended.
-		still := q.p.err == nil && len(q.p.inflight) == 0 && q.p.sent == q.produced && q.p.expectTgt == q.expect
+		still := q.p.err == nil && q.p.recovering == nil && len(q.p.inflight) == 0 && q.p.sent == q.produced && q.p.expectTgt == q.expect
 		q.p.mu.Unlock()
 		if !still {
 			continue

@@ -13,6 +13,9 @@ import (
 type Metrics struct {
 	Errors      *prometheus.CounterVec
 	LostRecords *prometheus.CounterVec
+	// Recoveries counts partitions resumed by themselves after a write
+	// error that healed.
+	Recoveries  *prometheus.CounterVec
 	Checkpoints prometheus.Counter
 	Latency     prometheus.Histogram
 }
@@ -28,6 +31,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "kmigrate_source_records_lost_total",
 			Help: "Source offsets deleted by retention before they were copied (an upper bound of records).",
 		}, []string{"topic"}),
+		Recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kmigrate_partition_recoveries_total",
+			Help: "Partitions that resumed by themselves after a write to the target failed for a reason that healed (a broken connection, a timeout).",
+		}, []string{"topic"}),
 		Checkpoints: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kmigrate_checkpoints_total",
 			Help: "Checkpoints written to the state topic.",
@@ -39,7 +46,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Errors, m.LostRecords, m.Checkpoints, m.Latency)
+		reg.MustRegister(m.Errors, m.LostRecords, m.Recoveries, m.Checkpoints, m.Latency)
 	}
 	// Every kind exists from the start at 0, so that alerts on increase() see
 	// the first error.
@@ -57,6 +64,7 @@ var errorKinds = []string{"fetch", "produce", "checkpoint", "discovery", "partit
 func (m *Metrics) topicStarted(topic string) {
 	if m != nil {
 		m.LostRecords.WithLabelValues(topic)
+		m.Recoveries.WithLabelValues(topic)
 	}
 }
 

@@ -1,6 +1,7 @@
 package replicate
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -71,6 +72,19 @@ type partition struct {
 	lastHash *recordhash.Sum
 	dirty    bool
 	err      error
+	// recovering is the write error, one that may heal, that paused the
+	// partition; recoverSince is when it came, and recoverStarted is set once
+	// recoverPartition runs for it (see recover.go).
+	recovering     error
+	recoverSince   time.Time
+	recoverStarted bool
+	// produceCtx is the context the partition's records are produced under:
+	// the lock's, and cancelled by stopProduce the moment a write fails, so
+	// that no record after the failed one is sent before the partition was
+	// reconciled (franz-go may otherwise send later batches once the
+	// connection heals, leaving a gap on the target).
+	produceCtx  context.Context
+	stopProduce context.CancelFunc
 	// reported is set once the poll loop has stopped fetching a failed partition.
 	reported bool
 	// lost lists source ranges deleted by retention before they were copied;
@@ -108,6 +122,18 @@ func failedPartition(tp TP, tgtTopic string, err error) *partition {
 	return p
 }
 
+// produceUnder sets the context the partition's records are produced under
+// from now on: a child of parent, which ends with the writer lock. Called
+// before the partition is fetched, and again when it resumes after a pause.
+func (p *partition) produceUnder(parent context.Context) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopProduce != nil {
+		p.stopProduce()
+	}
+	p.produceCtx, p.stopProduce = context.WithCancel(parent)
+}
+
 // failLocked stops the partition with err; the first error wins.
 func (p *partition) failLocked(err error) {
 	if p.err == nil {
@@ -139,12 +165,23 @@ func (p *partition) ack(r *kgo.Record, err error) {
 	if len(p.inflight) == 0 {
 		p.inflight = p.inflight[:0:0] // let the array go once drained
 	}
-	if p.err != nil {
+	if p.err != nil || p.recovering != nil {
 		return
 	}
 	if err != nil {
 		p.metrics.countError("produce")
-		p.failLocked(fmt.Errorf("write %s source offset %d to target %s[%d]: %w", p.tp, head.src, p.tgtTopic, p.tp.Partition, err))
+		err = fmt.Errorf("write %s source offset %d to target %s[%d]: %w", p.tp, head.src, p.tgtTopic, p.tp.Partition, err)
+		if permanentWriteError(err) {
+			p.failLocked(err)
+			return
+		}
+		p.recovering, p.recoverSince = err, time.Now()
+		if p.stopProduce != nil {
+			p.stopProduce()
+		}
+		if p.anyFailed != nil {
+			p.anyFailed.Store(true)
+		}
 		return
 	}
 	if r.Offset != p.expectTgt {
@@ -263,6 +300,9 @@ type PartitionStatus struct {
 	Coarsened  bool              `json:"coarsened,omitempty"`
 	Lost       []state.LostRange `json:"lost,omitempty"`
 	Error      string            `json:"error,omitempty"`
+	// Recovering is the write error, one that may heal, that paused the
+	// partition until its writes settle and it resumes by itself.
+	Recovering string `json:"recovering,omitempty"`
 }
 
 func (p *partition) status(now time.Time) PartitionStatus {
@@ -285,6 +325,9 @@ func (p *partition) status(now time.Time) PartitionStatus {
 	}
 	if p.err != nil {
 		s.Error = p.err.Error()
+	}
+	if p.recovering != nil {
+		s.Recovering = p.recovering.Error()
 	}
 	return s
 }

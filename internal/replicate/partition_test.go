@@ -1,12 +1,14 @@
 package replicate
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kmigrate/kmigrate/internal/offsetmap"
@@ -142,14 +144,32 @@ func TestAckAtWrongTargetOffsetStops(t *testing.T) {
 }
 
 func TestAckErrorAndSpuriousAckStop(t *testing.T) {
+	// The broker's refusal stops the partition.
 	p, _ := testPartition(t, 0, 0)
 	p.produced(0)
-	refused := errors.New("MESSAGE_TOO_LARGE")
+	refused := kerr.MessageTooLarge
 	p.ack(&kgo.Record{Offset: -1}, refused)
 	if err := p.Err(); !errors.Is(err, refused) || !strings.Contains(err.Error(), "source offset 0") {
 		t.Fatalf("error %v, want the produce error naming source offset 0", err)
 	}
 	wantNext(t, p, 0, 0)
+
+	// An error that may heal (a broken connection, a response that is not
+	// Kafka's) pauses it instead, and stops its later records from going out.
+	r, failed := testPartition(t, 0, 0)
+	r.produceUnder(context.Background())
+	pctx := r.produceCtx
+	r.produced(0)
+	r.produced(1)
+	broken := errors.New("invalid large response size 1213486160 > limit 104857600; the four size bytes are 'HTTP' in ascii")
+	r.ack(&kgo.Record{Offset: -1}, broken)
+	r.acked(0, "x") // a later record that landed anyway: for the reconciliation to judge
+	st := r.status(time.Now())
+	if r.Err() != nil || !strings.Contains(st.Recovering, "source offset 0") || !failed.Load() || pctx.Err() == nil {
+		t.Fatalf("after a write error that may heal: error %v, recovering %q, flag %v, produce context %v; want paused, flagged, its produce context cancelled",
+			r.Err(), st.Recovering, failed.Load(), pctx.Err())
+	}
+	wantNext(t, r, 0, 0)
 
 	q, failed := testPartition(t, 0, 0)
 	q.acked(0, "x") // nothing in flight
@@ -165,7 +185,7 @@ func TestFirstErrorWins(t *testing.T) {
 	p.produced(1)
 	p.acked(3, "x")
 	first := p.Err()
-	p.ack(&kgo.Record{}, errors.New("later"))
+	p.ack(&kgo.Record{}, kerr.InvalidRecord)
 	if got := p.Err(); got != first {
 		t.Fatalf("error became %v, want the first %v", got, first)
 	}

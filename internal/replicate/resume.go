@@ -80,39 +80,50 @@ func boundaryPoint(in resumeInput) (kafka.Point, bool) {
 // read that fails leaves the points unread; each partition's check then reads
 // for itself and fails, if it must, with its own error.
 func (e *Engine) prefetchPoints(ctx context.Context, ins []resumeInput) {
+	type batch struct {
+		role kafka.Role
+		c    config.Cluster
+		pts  []kafka.Point
+		idx  []int
+		recs []*kgo.Record
+	}
+	batches := []*batch{{role: kafka.Source, c: e.cfg.Source}, {role: kafka.Target, c: e.cfg.Target}}
+	for i := range ins {
+		if pt, ok := historyPoint(ins[i]); ok {
+			batches[0].pts, batches[0].idx = append(batches[0].pts, pt), append(batches[0].idx, i)
+		}
+		if pt, ok := boundaryPoint(ins[i]); ok {
+			batches[1].pts, batches[1].idx = append(batches[1].pts, pt), append(batches[1].idx, i)
+		}
+	}
 	var wg sync.WaitGroup
-	for _, role := range []kafka.Role{kafka.Source, kafka.Target} {
-		pointOf, c := boundaryPoint, e.cfg.Target
-		if role == kafka.Source {
-			pointOf, c = historyPoint, e.cfg.Source
-		}
-		var pts []kafka.Point
-		var idx []int
-		for i := range ins {
-			if pt, ok := pointOf(ins[i]); ok {
-				pts, idx = append(pts, pt), append(idx, i)
-			}
-		}
-		if len(pts) == 0 {
+	for _, b := range batches {
+		if len(b.pts) == 0 {
 			continue
 		}
 		wg.Go(func() {
-			recs, err := e.readPoints(ctx, role, c, pts)
+			recs, err := e.readPoints(ctx, b.role, b.c, b.pts)
 			if err != nil {
-				e.log.Warn("could not read ahead for resuming partitions; each reads for itself", "cluster", role, "partitions", len(pts), "err", err)
+				e.log.Warn("could not read ahead for resuming partitions; each reads for itself", "cluster", b.role, "partitions", len(b.pts), "err", err)
 				return
 			}
-			for j, i := range idx {
-				r := &pointRead{rec: recs[j]}
-				if role == kafka.Source {
-					ins[i].history = r
-				} else {
-					ins[i].boundary = r
-				}
-			}
+			b.recs = recs
 		})
 	}
 	wg.Wait()
+	for _, b := range batches {
+		if b.recs == nil {
+			continue
+		}
+		for j, i := range b.idx {
+			r := &pointRead{rec: b.recs[j]}
+			if b.role == kafka.Source {
+				ins[i].history = r
+			} else {
+				ins[i].boundary = r
+			}
+		}
+	}
 }
 
 // readPoints reads pts of cluster c with one client: the source as the copy
@@ -500,7 +511,7 @@ func (e *Engine) openReader(ctx context.Context, role kafka.Role, topic string, 
 	}
 	cl, err := e.builder.Client(ctx, role, c, opts...)
 	if err != nil {
-		return nil, err
+		return nil, readError{err}
 	}
 	return &partReader{ctx: ctx, cl: cl, role: role, name: fmt.Sprintf("%s %s[%d]", role, topic, partition),
 		end: end, pos: from, h: recordhash.New()}, nil
@@ -566,7 +577,7 @@ func (r *partReader) fetch() error {
 			return err
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("read %s: no record at or after offset %d within %s (the partition ends at %d)", r.name, r.pos, readTimeout, r.end)
+			return readError{fmt.Errorf("read %s: no record at or after offset %d within %s (the partition ends at %d)", r.name, r.pos, readTimeout, r.end)}
 		}
 		var ferr error
 		fs.EachError(func(_ string, _ int32, err error) {
@@ -575,7 +586,7 @@ func (r *partReader) fetch() error {
 			}
 		})
 		if ferr != nil {
-			return fmt.Errorf("read %s from offset %d: %w", r.name, r.pos, ferr)
+			return readError{fmt.Errorf("read %s from offset %d: %w", r.name, r.pos, ferr)}
 		}
 		r.buf = fs.Records()
 	}
