@@ -12,7 +12,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -443,92 +442,4 @@ func metricAtLeast(t *testing.T, r *run, name string, min float64) float64 {
 		t.Errorf("%s = %v, want at least %v: the fault is not visible in kmigrate's metrics", name, v, min)
 	}
 	return v
-}
-
-// TestKmigrateKilledAndPaused runs the copy across a slow, resetting link under
-// load and takes its writer away twice: run A is killed with SIGKILL and run B
-// takes over; then B is paused with SIGSTOP past its lock's session, run C takes
-// over, and B is resumed. B must not land a record after C took over (it is
-// fenced and exits non-zero), and C must finish with every acknowledged record
-// on the target exactly once and the group exact.
-func TestKmigrateKilledAndPaused(t *testing.T) {
-	c := sharedClouds(t)
-	ctx := context.Background()
-	l := startLoad(t, c, 4, 2000, 80000)
-	migration := kafkatest.UniqueName(t, "m")
-	for _, f := range [][]string{
-		{"latency", clouds.AWS, "30ms", "5ms"},
-		{"latency", clouds.GCP, "30ms", "5ms"},
-		{"resets", clouds.GCP, "0.2", "3s"},
-	} {
-		if err := c.Apply(ctx, f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	copied := func() int64 {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		ends, err := endOffsets(cctx, c.Target, l.topic)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n int64
-		for _, e := range ends {
-			n += e
-		}
-		return n
-	}
-	a := startRun(t, c, migration, []string{l.topic}, "")
-	waitCopying(t, c, a, l.topic, 3000)
-	if err := a.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-a.exited
-	killed := time.Now()
-	b := startRun(t, c, migration, []string{l.topic}, "")
-	waitCopying(t, c, b, l.topic, copied()+3000)
-	tookOverAfterKill := time.Since(killed)
-
-	if err := b.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	paused := time.Now()
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = b.cmd.Process.Signal(syscall.SIGCONT)
-		}
-	}()
-	srcClient := c.Source.Client(t)
-	kafkatest.Eventually(t, time.Minute, func() error {
-		ids, err := writerMembers(ctx, t, srcClient, migration)
-		if err == nil && len(ids) > 0 {
-			err = fmt.Errorf("the writer group still has %d members", len(ids))
-		}
-		return err
-	})
-	cRun := startRun(t, c, migration, []string{l.topic}, "")
-	waitCopying(t, c, cRun, l.topic, copied()+3000)
-	tookOverAfterPause := time.Since(paused)
-	resumed = true
-	if err := b.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-b.exited:
-		if b.err == nil {
-			t.Errorf("the paused run exited 0 after losing its lock:\n%s", tailLines(b.logs.String(), 30))
-		}
-	case <-time.After(90 * time.Second):
-		t.Fatalf("the resumed run did not stop within 90 s:\n%s", tailLines(b.logs.String(), 30))
-	}
-	for _, cloud := range []string{clouds.AWS, clouds.GCP} {
-		if err := c.Clear(ctx, cloud); err != nil {
-			t.Fatal(err)
-		}
-	}
-	o := finish(t, c, cRun, l, time.Now(), 2*time.Minute)
-	t.Logf("B copying %.1fs after A's kill -9, C copying %.1fs after B's SIGSTOP; zero lag %.1fs after the faults were lifted; B's last words: %s",
-		tookOverAfterKill.Seconds(), tookOverAfterPause.Seconds(), o.recovered.Seconds(), tailLines(b.logs.String(), 3))
-	cRun.stop(t)
 }
