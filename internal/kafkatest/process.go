@@ -95,7 +95,15 @@ func alive(pid int, marker string) bool {
 	if err != nil {
 		return false
 	}
-	return bytes.Contains(cmdline, []byte(marker))
+	return ours(cmdline, marker)
+}
+
+// ours reports whether a live process with command line cmdline is the one
+// marked with marker. An empty command line is a process in the middle of an
+// execve (`ip netns exec` becoming the JVM): it still runs, and is ours as far
+// as anyone can tell; calling it gone failed a broker restart in the soak.
+func ours(cmdline []byte, marker string) bool {
+	return len(cmdline) == 0 || bytes.Contains(cmdline, []byte(marker))
 }
 
 // rssKiB returns the resident set size of pid in KiB (VmRSS of /proc/pid/status).
