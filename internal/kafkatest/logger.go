@@ -1,9 +1,7 @@
 package kafkatest
 
 import (
-	"bytes"
 	"log/slog"
-	"sync"
 	"testing"
 )
 
@@ -12,28 +10,11 @@ import (
 // without the noise of every passing test. It may be used from goroutines
 // that outlive the test.
 func Logger(t testing.TB) *slog.Logger {
-	w := &lockedBuffer{}
+	w := &SyncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("log:\n%s", w.String())
 		}
 	})
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

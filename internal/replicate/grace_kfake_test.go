@@ -1,11 +1,9 @@
 package replicate_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,23 +13,6 @@ import (
 	"github.com/kmigrate/kmigrate/internal/kafkatest"
 	"github.com/kmigrate/kmigrate/internal/replicate"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestFakeGraceOnlyWhenSomeoneMayHaveWritten: the fence's grace (waiting
 // until a predecessor's requests can no longer land) is waited only when a
@@ -49,7 +30,7 @@ func TestFakeGraceOnlyWhenSomeoneMayHaveWritten(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 		defer cancel()
-		var out syncBuffer
+		var out kafkatest.SyncBuffer
 		e := replicate.New(cfg, slog.New(slog.NewTextHandler(&out, nil)), nil, nil)
 		if err := e.Run(ctx, replicate.Options{UntilCaughtUp: true}); err != nil {
 			t.Fatalf("run: %v\n%s", err, out.String())

@@ -16,16 +16,47 @@ import (
 	"github.com/kmigrate/kmigrate/internal/replicate"
 )
 
-// impostorListener wraps a broker's listener. While impostor is set, the
-// broker's open connections are closed and new ones are answered by something
-// that is not Kafka (an HTTP server's reply), as when another program briefly
-// holds the port the client was given: franz-go then fails buffered records
-// with "invalid large response size ... 'HTTP'", an error it does not retry.
+// impostor stands in front of a broker's connections. While on, it closes
+// the connections it tracks and answers new ones as an HTTP server would, as
+// when another program briefly holds the port a client was given: franz-go
+// then fails buffered records with "invalid large response size ... 'HTTP'",
+// an error it does not retry.
+type impostor struct {
+	on    atomic.Bool
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+// admit tracks c, or answers it as the impostor and reports false.
+func (im *impostor) admit(c ...net.Conn) bool {
+	if im.on.Load() {
+		_, _ = c[0].Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
+		_ = c[0].Close()
+		return false
+	}
+	im.mu.Lock()
+	im.conns = append(im.conns, c...)
+	im.mu.Unlock()
+	return true
+}
+
+// answerAsImpostor closes the tracked connections and answers new ones with
+// HTTP until the returned function is called.
+func (im *impostor) answerAsImpostor() (restore func()) {
+	im.on.Store(true)
+	im.mu.Lock()
+	for _, c := range im.conns {
+		_ = c.Close()
+	}
+	im.conns = nil
+	im.mu.Unlock()
+	return func() { im.on.Store(false) }
+}
+
+// impostorListener is a kfake broker's listener behind an impostor.
 type impostorListener struct {
 	net.Listener
-	impostor atomic.Bool
-	mu       sync.Mutex
-	conns    []net.Conn
+	impostor
 }
 
 func (l *impostorListener) Accept() (net.Conn, error) {
@@ -34,29 +65,10 @@ func (l *impostorListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if l.impostor.Load() {
-			_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
-			_ = c.Close()
-			continue
+		if l.admit(c) {
+			return c, nil
 		}
-		l.mu.Lock()
-		l.conns = append(l.conns, c)
-		l.mu.Unlock()
-		return c, nil
 	}
-}
-
-// answerAsImpostor closes the broker's connections and answers new ones with
-// HTTP until the returned function is called.
-func (l *impostorListener) answerAsImpostor() (restore func()) {
-	l.impostor.Store(true)
-	l.mu.Lock()
-	for _, c := range l.conns {
-		_ = c.Close()
-	}
-	l.conns = nil
-	l.mu.Unlock()
-	return func() { l.impostor.Store(false) }
 }
 
 // TestFakeWriteErrorsHeal: a write to the target that fails with an error

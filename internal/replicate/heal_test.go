@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,16 +15,12 @@ import (
 	"github.com/kmigrate/kmigrate/internal/replicate"
 )
 
-// impostorProxy forwards connections to a broker's listener. While impostor
-// is set it closes every forwarded connection and answers new ones as an HTTP
-// server would: what a client sees when its broker's address briefly leads to
-// another program.
+// impostorProxy forwards connections to a real broker's listener, behind an
+// impostor.
 type impostorProxy struct {
+	impostor
 	ln       net.Listener
 	upstream string
-	impostor atomic.Bool
-	mu       sync.Mutex
-	conns    []net.Conn
 }
 
 func (p *impostorProxy) serve() {
@@ -35,9 +29,8 @@ func (p *impostorProxy) serve() {
 		if err != nil {
 			return
 		}
-		if p.impostor.Load() {
-			_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
-			_ = c.Close()
+		if p.on.Load() {
+			p.admit(c)
 			continue
 		}
 		up, err := net.DialTimeout("tcp", p.upstream, 5*time.Second)
@@ -45,23 +38,13 @@ func (p *impostorProxy) serve() {
 			_ = c.Close()
 			continue
 		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, up)
-		p.mu.Unlock()
+		if !p.admit(c, up) {
+			_ = up.Close()
+			continue
+		}
 		go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
 		go func() { _, _ = io.Copy(c, up); _ = c.Close() }()
 	}
-}
-
-func (p *impostorProxy) answerAsImpostor() (restore func()) {
-	p.impostor.Store(true)
-	p.mu.Lock()
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
-	p.conns = nil
-	p.mu.Unlock()
-	return func() { p.impostor.Store(false) }
 }
 
 // TestWriteErrorsHeal: against a real target broker reached through a proxy,

@@ -128,6 +128,10 @@ func failedPartition(tp TP, tgtTopic string, err error) *partition {
 func (p *partition) produceUnder(parent context.Context) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.produceUnderLocked(parent)
+}
+
+func (p *partition) produceUnderLocked(parent context.Context) {
 	if p.stopProduce != nil {
 		p.stopProduce()
 	}

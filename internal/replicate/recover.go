@@ -198,10 +198,7 @@ func (e *Engine) reresume(ctx context.Context, p *partition) (int64, int64, erro
 	p.recovering = nil
 	p.recoverStarted = false
 	p.dirty = true
-	if p.stopProduce != nil {
-		p.stopProduce()
-	}
-	p.produceCtx, p.stopProduce = context.WithCancel(e.lockCtx)
+	p.produceUnderLocked(e.lockCtx)
 	e.src.AddConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(from)}})
 	return from, adopted, nil
 }
