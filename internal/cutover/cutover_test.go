@@ -749,6 +749,15 @@ func TestRollbackRoundTrip(t *testing.T) {
 			<-liveDone
 		}
 	}()
+	// The operator cuts back once the reverse run is up: it holds the reverse
+	// migration's writer lock on the target, the reverse copy's source.
+	kafkatest.Eventually(t, time.Minute, func() error {
+		ws, err := replicate.LiveWriters(context.Background(), f.tgt.Client(t), f.cfg.Migration+cutover.ReverseSuffix)
+		if err == nil && len(ws) != 1 {
+			err = fmt.Errorf("%d live reverse runs", len(ws))
+		}
+		return err
+	})
 	back, err := exec.Command(bin, "cutover", "--reverse", "-c", cfgPath, "--yes", "--quiet-period", "1s").CombinedOutput()
 	if err != nil || !strings.Contains(string(back), ": GO") {
 		t.Fatalf("cutover --reverse: %v\n%s\nreverse run:\n%s", err, back, liveOut.String())
