@@ -180,7 +180,7 @@ func (rt *migration) run(ctx context.Context, opts replicate.Options) error {
 			syncDone = make(chan struct{})
 			go func() {
 				defer close(syncDone)
-				syncer.Run(ctx, rt.cfg.GroupSync.Interval.Duration)
+				syncer.RunWhen(ctx, rt.cfg.GroupSync.Interval.Duration, rt.engine.Leads)
 			}()
 		}
 		err = <-engineDone

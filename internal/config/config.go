@@ -202,6 +202,11 @@ type Replication struct {
 	MaxOffsetMapRuns int `yaml:"max_offset_map_runs"`
 	// ShutdownTimeout bounds flushing and checkpointing on SIGTERM. Default 30s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// ScaleOut lets several `run` processes of the migration share its
+	// partitions: Kafka's group protocol assigns them, through the writer
+	// group on the source. Default false: a second `run` is refused. Every
+	// process of a migration must agree on it.
+	ScaleOut bool `yaml:"scale_out"`
 }
 
 // GroupSync tunes consumer-group translation.

@@ -187,11 +187,17 @@ func (s *Syncer) Last() *Report {
 }
 
 // Run runs a pass every interval until ctx is done.
-func (s *Syncer) Run(ctx context.Context, interval time.Duration) {
+func (s *Syncer) Run(ctx context.Context, interval time.Duration) { s.RunWhen(ctx, interval, nil) }
+
+// RunWhen is Run, passing only while when (if set) reports true: the processes
+// of a shared migration translate on the one that leads it.
+func (s *Syncer) RunWhen(ctx context.Context, interval time.Duration, when func() bool) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if _, err := s.Pass(ctx, true); err != nil && ctx.Err() == nil {
+		if when != nil && !when() {
+			// Not this process's turn.
+		} else if _, err := s.Pass(ctx, true); err != nil && ctx.Err() == nil {
 			s.log.Warn("group translation pass failed; retrying at the next interval", "err", err)
 		}
 		select {

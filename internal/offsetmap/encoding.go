@@ -69,6 +69,10 @@ const (
 	// KindCutover is the progress of the migration's cutover: its steps, the
 	// frozen offsets and what it changed on both clusters.
 	KindCutover RecordKind = 6
+	// KindOwner says which `run` process of a shared migration (scale-out)
+	// last claimed a partition, and whether it released it cleanly (JSON,
+	// decoded by package state).
+	KindOwner RecordKind = 7
 )
 
 // hasOffset reports whether keys of the kind end with an int64.
@@ -76,7 +80,7 @@ func (k RecordKind) hasOffset() bool {
 	return k == KindRun || k == KindLost || k == KindBaseline
 }
 
-func (k RecordKind) known() bool { return k >= KindRun && k <= KindCutover }
+func (k RecordKind) known() bool { return k >= KindRun && k <= KindOwner }
 
 // String names the kind.
 func (k RecordKind) String() string {
@@ -93,6 +97,8 @@ func (k RecordKind) String() string {
 		return "cutover"
 	case KindTopicIDs:
 		return "topic ids"
+	case KindOwner:
+		return "owner"
 	}
 	return fmt.Sprintf("RecordKind(%d)", uint8(k))
 }
@@ -150,6 +156,11 @@ func CutoverKey(migration string) Key {
 // TopicIDsKey returns the key of a source topic's identity record.
 func TopicIDsKey(migration, topic string) Key {
 	return Key{Kind: KindTopicIDs, Migration: migration, TopicPartition: TopicPartition{Topic: topic}}
+}
+
+// OwnerKey returns the key of a partition's owner record.
+func OwnerKey(migration string, tp TopicPartition) Key {
+	return Key{Kind: KindOwner, Migration: migration, TopicPartition: tp}
 }
 
 // String formats the key for errors and logs.
@@ -366,7 +377,8 @@ type Record struct {
 	Lost LostRange
 	// TopicIDs is the value of a topic ids record, unless Tombstone.
 	TopicIDs TopicIDs
-	// Raw is the value of a baseline record (JSON, decoded by package state).
+	// Raw is the value of a baseline, cutover or owner record (JSON, decoded
+	// by package state).
 	Raw []byte
 	// Tombstone marks a nil value: the key was deleted.
 	Tombstone bool
@@ -410,7 +422,7 @@ func Decode(key, value []byte) (Record, error) {
 		if rec.TopicIDs, err = decodeTopicIDs(value); err != nil {
 			return Record{}, fmt.Errorf("decode value of %v: %w", k, err)
 		}
-	case KindBaseline, KindCutover:
+	case KindBaseline, KindCutover, KindOwner:
 		rec.Raw = value
 	}
 	return rec, nil

@@ -119,6 +119,10 @@ type Engine struct {
 	anyFailed atomic.Bool
 	// recoveries are the running recoverPartition calls.
 	recoveries sync.WaitGroup
+	// share is set for a shared migration (replication.scale_out; shared.go).
+	share *shareState
+	// holder is this process's random id in the writer group.
+	holder string
 }
 
 // New builds an engine; Run connects.
@@ -135,6 +139,9 @@ func New(cfg *config.Config, log *slog.Logger, builder *kafka.Builder, metrics *
 		bindings: map[string]state.TopicIDs{}, broken: map[string]bool{},
 		hasher: recordhash.New(), initDone: make(chan struct{}), fence: kafka.NewFence(),
 	}
+	if cfg.Replication.ScaleOut {
+		e.share = newShareState(cfg.HTTP.Listen)
+	}
 	if n := cfg.Replication.MaxBytesPerSecond; n > 0 {
 		// A burst of a tenth of a second keeps the rate smooth from the start.
 		e.limiter = rate.NewLimiter(rate.Limit(n), int(max(n/10, 16<<10)))
@@ -149,17 +156,26 @@ func New(cfg *config.Config, log *slog.Logger, builder *kafka.Builder, metrics *
 func (e *Engine) Run(ctx context.Context, opts Options) error {
 	e.opts = opts
 	e.started = e.now()
+	if e.share != nil && opts.UntilCaughtUp {
+		return errSharedUntilCaughtUp
+	}
 	defer e.close()
 	if err := e.connectSource(ctx); err != nil {
 		return err
 	}
 	// One writer per migration: wait for a crashed predecessor's membership to
 	// expire, refuse if another process is alive. The lock's lease opens the
-	// fence of the target clients built below.
-	lock, err := acquireLock(ctx, e.src, e.log, e.fence, WriterGroup(e.cfg.Migration), lockSession+2*time.Second)
+	// fence of the target clients built below. A shared migration's
+	// processes share the partitions through the same group instead.
+	var share *sharing
+	if e.share != nil {
+		share = e.shared()
+	}
+	lock, err := acquireLock(ctx, e.src, e.log, e.fence, WriterGroup(e.cfg.Migration), lockSession+2*time.Second, share)
 	if err != nil {
 		return err
 	}
+	e.holder = lock.holder
 	lock.event = func(level, format string, args ...any) { e.event(level, "", format, args...) }
 	clean := false
 	defer func() { lock.release(clean) }()
@@ -185,6 +201,9 @@ func (e *Engine) Run(ctx context.Context, opts Options) error {
 
 	if err := e.connectTarget(ctx); err != nil {
 		return err
+	}
+	if e.share != nil {
+		return e.runShared(ctx, stopCopy, func(c bool) { clean = c })
 	}
 	if err := lock.claim(ctx, e.cfg.Migration, e.store.Topic(), e.tgt, e.tgtRead); err != nil {
 		return err
@@ -412,7 +431,12 @@ func (e *Engine) discover(ctx context.Context, st *state.State) error {
 	if err := e.bind(ctx, topics, start); err != nil {
 		return err
 	}
-	return e.startPartitions(ctx, st, start)
+	if e.share != nil {
+		// The group's next generation hands the new partitions out.
+		e.share.sharing.requestRejoin()
+		return nil
+	}
+	return e.startPartitions(ctx, st, start, nil)
 }
 
 func (e *Engine) noteDeletedTopics(present kadm.TopicDetails) {
@@ -434,8 +458,9 @@ func (e *Engine) noteDeletedTopics(present kadm.TopicDetails) {
 	}
 }
 
-// startPartitions resumes or starts every partition of specs not yet running.
-func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []scope.TopicSpec) error {
+// startPartitions resumes or starts every partition of specs not yet running;
+// with only set, only those of its partitions.
+func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []scope.TopicSpec, only map[TP]bool) error {
 	var names []string
 	for _, s := range specs {
 		names = append(names, s.Source)
@@ -493,7 +518,7 @@ func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []s
 			e.mu.RLock()
 			_, running := e.parts[tp]
 			e.mu.RUnlock()
-			if running {
+			if running || (only != nil && !only[tp]) {
 				continue
 			}
 			in := resumeInput{
@@ -749,7 +774,7 @@ func (e *Engine) stopFailed(ctx context.Context) {
 // retention, skips control records and produces the rest.
 func (e *Engine) copyPartition(ctx context.Context, p *partition, fp kgo.FetchPartition) {
 	p.mu.Lock()
-	if p.err != nil || p.recovering != nil {
+	if p.err != nil || p.recovering != nil || p.stopping {
 		p.mu.Unlock()
 		return
 	}
@@ -965,7 +990,9 @@ func (e *Engine) checkpoint(ctx context.Context) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	if err := e.store.Write(ctx, recs); err != nil {
+	wctx, done1 := e.stateWriteContext(ctx)
+	defer done1()
+	if err := e.store.Write(wctx, recs); err != nil {
 		for _, p := range dirty {
 			p.redirty()
 		}
@@ -982,12 +1009,33 @@ func (e *Engine) checkpoint(ctx context.Context) error {
 
 // discoveryLoop picks up new topics, partition increases and config changes.
 func (e *Engine) discoveryLoop(ctx context.Context, st *state.State) {
-	every(ctx, e.cfg.Replication.DiscoveryInterval.Duration, func(ctx context.Context) {
-		if err := e.discover(ctx, st); err != nil && ctx.Err() == nil {
-			e.log.Warn("topic discovery failed; retrying at the next interval", "err", err)
-			e.metrics.countError("discovery")
+	var now <-chan struct{}
+	if e.share != nil {
+		now = e.share.discoverNow
+	}
+	t := time.NewTicker(e.cfg.Replication.DiscoveryInterval.Duration)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-now:
 		}
-	})
+		if !e.Leads() {
+			continue
+		}
+		if err := e.discover(ctx, st); err != nil {
+			if ctx.Err() == nil {
+				e.log.Warn("topic discovery failed; retrying at the next interval", "err", err)
+				e.metrics.countError("discovery")
+			}
+			continue
+		}
+		if e.share != nil {
+			e.discovered(ctx, st)
+		}
+	}
 }
 
 // every calls f every interval until ctx is done; the engine's background
@@ -1053,6 +1101,9 @@ func (e *Engine) Translate(topic string, partition int32, c int64) (offsetmap.Tr
 	p := e.parts[TP{Topic: topic, Partition: partition}]
 	broken := e.broken[topic]
 	e.mu.RUnlock()
+	if p == nil && !broken && e.share != nil {
+		return e.remoteTranslate(TP{Topic: topic, Partition: partition}, c)
+	}
 	if p == nil || broken {
 		return offsetmap.Translation{}, false
 	}

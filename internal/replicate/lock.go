@@ -48,6 +48,14 @@ type memberInfo struct {
 	Host    string    `json:"host"`
 	PID     int       `json:"pid"`
 	Started time.Time `json:"started"`
+	// Holder is the process's random id (shared migrations), as in the
+	// owner records it writes.
+	Holder string `json:"holder,omitempty"`
+	// HTTP is the address of the process's HTTP server, when it has one.
+	HTTP string `json:"http,omitempty"`
+	// Owned are the partitions the member holds, by topic, including those
+	// it is still letting go (shared migrations).
+	Owned map[string][]int32 `json:"owned,omitempty"`
 }
 
 func (m memberInfo) String() string {
@@ -105,6 +113,9 @@ type writerLock struct {
 	event    func(level, format string, args ...any)
 	paused   bool
 	pausedAt time.Time
+	// share is set for a shared migration (replication.scale_out): the
+	// group then distributes partitions instead of admitting one member.
+	share *sharing
 }
 
 // lapsed notes, once per outage, that the lease lapsed and writes are paused.
@@ -135,14 +146,20 @@ func (l *writerLock) held() {
 // acquireLock joins the writer group. If another live process holds it, it waits
 // up to wait for that process to go (a crashed one expires after lockSession),
 // then refuses with an error naming it.
-func acquireLock(ctx context.Context, cl *kgo.Client, log *slog.Logger, fence *kafka.Fence, group string, wait time.Duration) (*writerLock, error) {
+//
+// With share set (a shared migration) it joins without waiting: live members
+// share the partitions instead.
+func acquireLock(ctx context.Context, cl *kgo.Client, log *slog.Logger, fence *kafka.Fence, group string, wait time.Duration, share *sharing) (*writerLock, error) {
 	host, _ := os.Hostname()
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
 	l := &writerLock{cl: cl, log: log, fence: fence, group: group, holder: hex.EncodeToString(id),
-		info: memberInfo{Host: host, PID: os.Getpid(), Started: time.Now()}}
+		info: memberInfo{Host: host, PID: os.Getpid(), Started: time.Now()}, share: share}
+	if share != nil {
+		l.info.Holder, l.info.HTTP = l.holder, share.http
+	}
 	deadline := time.Now().Add(wait)
-	for {
+	for share == nil {
 		others, err := l.members(ctx)
 		if err != nil && kerr.IsRetriable(err) && time.Now().Before(deadline) {
 			// A new cluster's group coordinator may still be loading.
@@ -166,6 +183,10 @@ func acquireLock(ctx context.Context, cl *kgo.Client, log *slog.Logger, fence *k
 	}
 	if err := l.join(ctx); err != nil {
 		return nil, err
+	}
+	if share != nil {
+		l.acquired = time.Now()
+		return l, nil
 	}
 	if err := l.checkAlone(ctx); err != nil {
 		l.release(false)
@@ -291,7 +312,13 @@ func (l *writerLock) members(ctx context.Context) ([]memberInfo, error) {
 // join (re)joins the group and completes the rebalance, then extends the
 // fence's lease from the moment the join was sent.
 func (l *writerLock) join(ctx context.Context) error {
-	meta, _ := json.Marshal(l.info)
+	protocol := "single-writer"
+	info := l.info
+	if l.share != nil {
+		protocol = shareProtocol
+		info.Owned = byTopic(l.share.owned())
+	}
+	meta, _ := json.Marshal(info)
 	for attempt := 0; ; attempt++ {
 		sent := time.Now()
 		req := kmsg.NewPtrJoinGroupRequest()
@@ -300,7 +327,7 @@ func (l *writerLock) join(ctx context.Context) error {
 		req.RebalanceTimeoutMillis = int32(lockSession / time.Millisecond)
 		req.MemberID = l.memberID
 		req.ProtocolType = lockProtocol
-		req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "single-writer", Metadata: meta}}
+		req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: protocol, Metadata: meta}}
 		resp, err := req.RequestWith(ctx, l.cl)
 		if err != nil {
 			return fmt.Errorf("join writer group %s: %w", l.group, err)
@@ -311,6 +338,10 @@ func (l *writerLock) join(ctx context.Context) error {
 			l.memberID = resp.MemberID
 			continue
 		case errors.Is(err, kerr.UnknownMemberID) && attempt < 3:
+			if l.share != nil && l.memberID != "" {
+				// Expired: let go of everything before joining anew.
+				l.share.lost(ctx)
+			}
 			l.memberID = ""
 			continue
 		case (errors.Is(err, kerr.RebalanceInProgress) || kerr.IsRetriable(err)) && attempt < 20:
@@ -321,16 +352,23 @@ func (l *writerLock) join(ctx context.Context) error {
 				}
 			}
 			continue
+		case errors.Is(err, kerr.InconsistentGroupProtocol):
+			return fmt.Errorf("join writer group %s: %w: a `run` of this migration is alive with replication.scale_out set otherwise than here; every process of a migration must agree on it", l.group, err)
 		case err != nil:
 			return fmt.Errorf("join writer group %s: %w", l.group, err)
 		}
 		l.memberID, l.generation = resp.MemberID, resp.Generation
+		leader := resp.LeaderID == resp.MemberID
 		sync := kmsg.NewPtrSyncGroupRequest()
 		sync.Group, sync.Generation, sync.MemberID = l.group, l.generation, l.memberID
-		sync.ProtocolType, sync.Protocol = kmsg.StringPtr(lockProtocol), kmsg.StringPtr("single-writer")
-		if resp.LeaderID == resp.MemberID {
+		sync.ProtocolType, sync.Protocol = kmsg.StringPtr(lockProtocol), kmsg.StringPtr(protocol)
+		if leader {
+			plan := map[string][]byte{}
+			if l.share != nil {
+				plan = l.share.plan(resp.LeaderID, resp.Members)
+			}
 			for _, m := range resp.Members {
-				sync.GroupAssignment = append(sync.GroupAssignment, kmsg.SyncGroupRequestGroupAssignment{MemberID: m.MemberID, MemberAssignment: []byte{}})
+				sync.GroupAssignment = append(sync.GroupAssignment, kmsg.SyncGroupRequestGroupAssignment{MemberID: m.MemberID, MemberAssignment: append([]byte{}, plan[m.MemberID]...)})
 			}
 		}
 		sresp, err := sync.RequestWith(ctx, l.cl)
@@ -344,6 +382,13 @@ func (l *writerLock) join(ctx context.Context) error {
 			return fmt.Errorf("sync writer group %s: %w", l.group, err)
 		}
 		l.fence.Extend(sent.Add(lockSession - leaseMargin))
+		if l.share != nil {
+			a, err := decodeAssignment(sresp.MemberAssignment)
+			if err != nil {
+				return fmt.Errorf("sync writer group %s: %w", l.group, err)
+			}
+			l.share.deliver(a, leader, l.generation)
+		}
 		return nil
 	}
 }
@@ -411,11 +456,23 @@ func (l *writerLock) commitMarker(ctx context.Context, released bool) error {
 func (l *writerLock) keep(ctx context.Context) error {
 	t := time.NewTicker(lockHeartbeat)
 	defer t.Stop()
+	var rejoin <-chan struct{}
+	if l.share != nil {
+		rejoin = l.share.rejoin
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-rejoin:
+			// The engine let go of partitions, or the leader found new
+			// ones: a new generation hands them out.
+			if err := l.join(ctx); err != nil && ctx.Err() == nil {
+				l.log.Warn("writer group: rejoin failed; retrying at the next heartbeat", "group", l.group, "err", err)
+				l.share.requestRejoin()
+			}
+			continue
 		}
 		sent := time.Now()
 		err := l.heartbeat(ctx)
@@ -429,17 +486,39 @@ func (l *writerLock) keep(ctx context.Context) error {
 		case errors.Is(err, kerr.RebalanceInProgress):
 			// Someone joined: rejoin, and give way if they are older (they are
 			// not, unless this process was paused for a long time).
-			if err = l.join(ctx); err == nil {
+			if err = l.join(ctx); err == nil && l.share == nil {
 				err = l.checkAlone(ctx)
 			}
 			if err == nil {
 				l.held()
 				continue
 			}
+			if l.share != nil {
+				if errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.IllegalGeneration) {
+					l.share.lost(ctx)
+					l.memberID = ""
+				}
+				l.lapsed(err)
+				continue
+			}
 			if !kerr.IsRetriable(err) && !isNetErr(err) {
 				l.fence.Revoke()
 				return fmt.Errorf("%w (group %s): %v", ErrLockLost, l.group, err)
 			}
+		case l.share != nil && (errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.IllegalGeneration)):
+			// The membership expired: other members may hold this one's
+			// partitions now. Let go of every one of them without writing
+			// anything more, then join again as a new member; only then
+			// can the lease hold again.
+			l.share.lost(ctx)
+			l.memberID = ""
+			if jerr := l.join(ctx); jerr != nil {
+				l.lapsed(jerr)
+				continue
+			}
+			l.log.Info("writer group: joined again after the membership expired", "group", l.group)
+			l.held()
+			continue
 		case errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.IllegalGeneration):
 			// The membership expired: take it back if nobody held it since.
 			if rerr := l.retake(ctx); rerr != nil {

@@ -85,6 +85,11 @@ type partition struct {
 	// connection heals, leaving a gap on the target).
 	produceCtx  context.Context
 	stopProduce context.CancelFunc
+	// stopping is set when the partition is being handed to another process
+	// of a shared migration (or dropped after the membership expired): it
+	// copies nothing more. abandoned is set once one of its writes failed
+	// then; later acknowledgements are not taken into the map.
+	stopping, abandoned bool
 	// reported is set once the poll loop has stopped fetching a failed partition.
 	reported bool
 	// lost lists source ranges deleted by retention before they were copied;
@@ -169,7 +174,12 @@ func (p *partition) ack(r *kgo.Record, err error) {
 	if len(p.inflight) == 0 {
 		p.inflight = p.inflight[:0:0] // let the array go once drained
 	}
-	if p.err != nil || p.recovering != nil {
+	if p.err != nil || p.recovering != nil || p.abandoned {
+		return
+	}
+	if err != nil && p.stopping {
+		// Cancelled while being let go: the next owner reconciles it.
+		p.abandoned = true
 		return
 	}
 	if err != nil {

@@ -52,6 +52,9 @@ type readError struct{ err error }
 func (e readError) Error() string { return e.err.Error() }
 func (e readError) Unwrap() error { return e.err }
 
+// errHandedOver stops the recovery of a partition that is being let go.
+var errHandedOver = errors.New("the partition is being handed over")
+
 // recoveryBackoff bounds the pause between two attempts to recover a
 // partition.
 const recoveryBackoff = 30 * time.Second
@@ -85,7 +88,7 @@ func (e *Engine) recoverPartition(ctx context.Context, p *partition) {
 	}
 	for attempt, wait := 1, time.Second; ; attempt, wait = attempt+1, min(2*wait, recoveryBackoff) {
 		from, adopted, err := e.reresume(ctx, p)
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, errHandedOver) {
 			return
 		}
 		if err == nil {
@@ -184,6 +187,9 @@ func (e *Engine) reresume(ctx context.Context, p *partition) (int64, int64, erro
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.stopping {
+		return 0, 0, errHandedOver
+	}
 	from, next := p.m.Next()
 	adopted := next - tgtNext
 	if adopted > 0 {

@@ -72,8 +72,29 @@ type State struct {
 	// Cutover is the cutover's record (JSON owned by package cutover); nil
 	// when no cutover ever ran.
 	Cutover []byte
+	// Owners holds, by partition, the latest owner record of a shared
+	// migration (replication.scale_out); empty for a single-writer one.
+	Owners map[Key]Owner
 	// Records is the number of state records read.
 	Records int
+}
+
+// Owner is the latest claim or release of a partition by a `run` process of
+// a shared migration. A process writes a claim (through its fenced client)
+// before it writes anything of the partition, and a release once nothing of
+// it is in flight any more and its final checkpoint is written. A partition
+// whose latest record is a claim may still have writes of that claimer in
+// flight: its next owner waits for the fence's grace before reading the
+// target.
+type Owner struct {
+	// Holder is the claiming process's random id.
+	Holder string `json:"holder"`
+	// Released says the holder let go cleanly.
+	Released bool   `json:"released,omitempty"`
+	Host     string `json:"host"`
+	PID      int    `json:"pid"`
+	// UnixMilli is when the record was written.
+	UnixMilli int64 `json:"unix_ms"`
 }
 
 // Store reads and writes a migration's state topic.
@@ -261,7 +282,7 @@ type builder struct {
 func newBuilder(migration string) *builder {
 	return &builder{
 		migration: migration,
-		st:        &State{Partitions: map[Key]*Saved{}, Topics: map[string]TopicIDs{}},
+		st:        &State{Partitions: map[Key]*Saved{}, Topics: map[string]TopicIDs{}, Owners: map[Key]Owner{}},
 		loader:    offsetmap.NewLoader(migration),
 		lost:      map[Key]map[int64]LostRange{},
 	}
@@ -338,6 +359,16 @@ func (b *builder) add(key, value []byte) error {
 		} else {
 			st.Topics[k.Topic] = rec.TopicIDs
 		}
+	case offsetmap.KindOwner:
+		if rec.Tombstone {
+			delete(st.Owners, k.TopicPartition)
+			return nil
+		}
+		var o Owner
+		if err := json.Unmarshal(rec.Raw, &o); err != nil {
+			return fmt.Errorf("decode %v: %w", k, err)
+		}
+		st.Owners[k.TopicPartition] = o
 	}
 	return nil
 }
@@ -395,6 +426,19 @@ func BaselineRecord(migration string, b *Baseline) (*kgo.Record, error) {
 		return nil, fmt.Errorf("encode baseline: %w", err)
 	}
 	key, err := offsetmap.BaselineKey(migration).MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	return &kgo.Record{Key: key, Value: v}, nil
+}
+
+// OwnerRecord returns the record that stores a partition's owner.
+func OwnerRecord(migration string, tp Key, o Owner) (*kgo.Record, error) {
+	v, err := json.Marshal(o)
+	if err != nil {
+		return nil, fmt.Errorf("encode owner of %v: %w", tp, err)
+	}
+	key, err := offsetmap.OwnerKey(migration, tp).MarshalBinary()
 	if err != nil {
 		return nil, err
 	}
