@@ -21,6 +21,7 @@ import (
 	"github.com/kmigrate/kmigrate/internal/metrics"
 	"github.com/kmigrate/kmigrate/internal/progress"
 	"github.com/kmigrate/kmigrate/internal/replicate"
+	"github.com/kmigrate/kmigrate/internal/verify"
 	"github.com/kmigrate/kmigrate/internal/web"
 )
 
@@ -149,6 +150,32 @@ func startCPUProfile(path string) (func(), error) {
 	}, nil
 }
 
+// wholeEvery is how often a process of a shared migration reads the state
+// and both clusters to show the whole migration on its dashboard and API.
+const wholeEvery = 10 * time.Second
+
+// watchWhole keeps the dashboard's view of a shared migration as a whole
+// (every process, every partition) up to date until ctx is done.
+func (rt *migration) watchWhole(ctx context.Context) {
+	v := verify.New(rt.cfg, rt.builder, rt.log)
+	t := time.NewTicker(wholeEvery)
+	defer t.Stop()
+	for {
+		in, err := v.Observe(ctx, nil)
+		switch {
+		case err == nil:
+			rt.feed.SetWhole(in)
+		case ctx.Err() == nil:
+			rt.log.Warn("cannot read the whole shared migration for the dashboard; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 func (rt *migration) run(ctx context.Context, opts replicate.Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -159,6 +186,14 @@ func (rt *migration) run(ctx context.Context, opts replicate.Options) error {
 	var syncer *groups.Syncer
 	var syncDone chan struct{}
 	var err error
+	if rt.cfg.Replication.ScaleOut {
+		wholeDone := make(chan struct{})
+		defer func() { <-wholeDone }()
+		go func() {
+			defer close(wholeDone)
+			rt.watchWhole(ctx)
+		}()
+	}
 	select {
 	case err = <-engineDone:
 	case <-rt.engine.Ready():

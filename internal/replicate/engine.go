@@ -436,7 +436,7 @@ func (e *Engine) discover(ctx context.Context, st *state.State) error {
 		e.share.sharing.requestRejoin()
 		return nil
 	}
-	return e.startPartitions(ctx, st, start, nil)
+	return e.startPartitions(ctx, st, start, nil, nil)
 }
 
 func (e *Engine) noteDeletedTopics(present kadm.TopicDetails) {
@@ -460,7 +460,13 @@ func (e *Engine) noteDeletedTopics(present kadm.TopicDetails) {
 
 // startPartitions resumes or starts every partition of specs not yet running;
 // with only set, only those of its partitions.
-func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []scope.TopicSpec, only map[TP]bool) error {
+//
+// The partitions' records are produced under produce (nil: the lock's
+// context).
+func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []scope.TopicSpec, only map[TP]bool, produce context.Context) error {
+	if produce == nil {
+		produce = e.lockCtx
+	}
 	var names []string
 	for _, s := range specs {
 		names = append(names, s.Source)
@@ -598,7 +604,7 @@ func (e *Engine) startPartitions(ctx context.Context, st *state.State, specs []s
 		if err != nil {
 			continue
 		}
-		part.produceUnder(e.lockCtx)
+		part.produceUnder(produce)
 		if consume[tp.Topic] == nil {
 			consume[tp.Topic] = map[int32]kgo.Offset{}
 		}

@@ -315,7 +315,7 @@ func (l *writerLock) join(ctx context.Context) error {
 	protocol := "single-writer"
 	info := l.info
 	if l.share != nil {
-		protocol = shareProtocol
+		protocol = ShareProtocol
 		info.Owned = byTopic(l.share.owned())
 	}
 	meta, _ := json.Marshal(info)

@@ -204,7 +204,7 @@ func (e *Engine) reresume(ctx context.Context, p *partition) (int64, int64, erro
 	p.recovering = nil
 	p.recoverStarted = false
 	p.dirty = true
-	p.produceUnderLocked(e.lockCtx)
+	p.produceUnderLocked(e.epoch())
 	e.src.AddConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(from)}})
 	return from, adopted, nil
 }

@@ -43,9 +43,10 @@ import (
 // The singletons (topic creation and config sync, discovery, the baseline,
 // group translation) run on the group's leader only, and move with it.
 
-// shareProtocol is the writer group's protocol for shared migrations; a
-// process of the other mode cannot join the same group.
-const shareProtocol = "shared-partitions"
+// ShareProtocol is the writer group's protocol for shared migrations (status
+// tells the two kinds of group apart by it); a process of the other mode
+// cannot join the same group.
+const ShareProtocol = "shared-partitions"
 
 // handoverWait bounds how long a partition being let go waits for its writes
 // to be acknowledged before they are cancelled (and the next owner waits out
@@ -85,9 +86,13 @@ type shareState struct {
 	generation int32
 	// held are the partitions this process claimed and has not let go.
 	held map[TP]bool
-	// epoch ends when the membership expired; state writes are made under it.
+	// epoch ends when the membership expired: every write of this process
+	// (records and state) is made under the epoch it was decided in, so that
+	// nothing decided before the expiry can land after it. epochN counts
+	// the epochs; an assignment is applied only in the epoch it came in.
 	epoch       context.Context
 	endEpoch    context.CancelFunc
+	epochN      int
 	readyClosed bool
 	// remote caches the maps of partitions other processes hold, for the
 	// leader's group translation.
@@ -100,11 +105,11 @@ type delivered struct {
 	a          assignment
 	leader     bool
 	generation int32
+	epoch      int
 }
 
 func newShareState(httpAddr string) *shareState {
 	s := &shareState{latest: make(chan delivered, 1), discoverNow: make(chan struct{}, 1), held: map[TP]bool{}}
-	s.epoch, s.endEpoch = context.WithCancel(context.Background())
 	s.sharing = &sharing{http: httpAddr, rejoin: make(chan struct{}, 1)}
 	return s
 }
@@ -132,6 +137,7 @@ func (e *Engine) shared() *sharing {
 		if !leader {
 			s.discovered = false
 		}
+		epoch := s.epochN
 		s.mu.Unlock()
 		if leader && !was {
 			e.event("info", "", "this process leads the migration now (generation %d): it runs topic creation, discovery and group translation", generation)
@@ -144,7 +150,7 @@ func (e *Engine) shared() *sharing {
 		case <-s.latest:
 		default:
 		}
-		s.latest <- delivered{a, leader, generation}
+		s.latest <- delivered{a, leader, generation, epoch}
 	}
 	s.sharing.lost = e.dropAll
 	return s.sharing
@@ -152,7 +158,12 @@ func (e *Engine) shared() *sharing {
 
 // runShared is Run for a shared migration, once the target is connected.
 func (e *Engine) runShared(ctx context.Context, stopCopy context.CancelCauseFunc, setClean func(bool)) error {
-	seal, err := ReadSeal(ctx, e.tgtReadAdm(), e.cfg.Migration, e.store.Topic())
+	// A new target's group coordinator may still be loading.
+	var seal *Seal
+	err := retryRetriable(ctx, 30*time.Second, func() (err error) {
+		seal, err = ReadSeal(ctx, e.tgtReadAdm(), e.cfg.Migration, e.store.Topic())
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -168,6 +179,9 @@ func (e *Engine) runShared(ctx context.Context, stopCopy context.CancelCauseFunc
 		e.bindings[name] = ids
 	}
 	e.mu.Unlock()
+	e.share.mu.Lock()
+	e.share.epoch, e.share.endEpoch = context.WithCancel(e.lockCtx)
+	e.share.mu.Unlock()
 	if e.Leads() {
 		select {
 		case e.share.discoverNow <- struct{}{}:
@@ -297,7 +311,7 @@ func (e *Engine) assignLoop(ctx context.Context) {
 				continue
 			}
 		}
-		err := e.apply(ctx, cur.a, cur.leader)
+		err := e.apply(ctx, *cur)
 		pending = err != nil
 		if err != nil && ctx.Err() == nil {
 			e.log.Warn("applying the group's assignment failed; trying again", "err", err)
@@ -305,8 +319,16 @@ func (e *Engine) assignLoop(ctx context.Context) {
 	}
 }
 
-// apply makes the partitions this process holds those of a.
-func (e *Engine) apply(ctx context.Context, a assignment, leader bool) error {
+// apply makes the partitions this process holds those of d's assignment,
+// unless the membership it came with expired since.
+func (e *Engine) apply(ctx context.Context, d delivered) error {
+	a, leader := d.a, d.leader
+	e.share.mu.Lock()
+	epoch, current := e.share.epoch, e.share.epochN == d.epoch
+	e.share.mu.Unlock()
+	if !current {
+		return nil // the next membership brings its own assignment
+	}
 	want := map[TP]bool{}
 	for _, tp := range a.tps() {
 		want[tp] = true
@@ -336,13 +358,13 @@ func (e *Engine) apply(ctx context.Context, a assignment, leader bool) error {
 	e.share.mu.Unlock()
 	slices.SortFunc(add, compareTP)
 	if len(revoke) > 0 {
-		e.handOver(ctx, revoke)
+		e.handOver(ctx, revoke, epoch)
 		// The next generation gives them to their new owners.
 		e.share.sharing.requestRejoin()
 	}
 	var err error
 	if len(add) > 0 {
-		err = e.claimAndStart(ctx, add)
+		err = e.claimAndStart(ctx, add, epoch, d.epoch)
 	}
 	if a.Ready && err == nil {
 		e.share.mu.Lock()
@@ -356,8 +378,9 @@ func (e *Engine) apply(ctx context.Context, a assignment, leader bool) error {
 	return err
 }
 
-// claimAndStart claims partitions given to this process and starts them.
-func (e *Engine) claimAndStart(ctx context.Context, add []TP) error {
+// claimAndStart claims partitions given to this process and starts them,
+// under the epoch (n) the assignment came in.
+func (e *Engine) claimAndStart(ctx context.Context, add []TP, epoch context.Context, n int) error {
 	st, err := e.store.Load(ctx)
 	if err != nil {
 		return err
@@ -392,13 +415,17 @@ func (e *Engine) claimAndStart(ctx context.Context, add []TP) error {
 		}
 		recs = append(recs, r)
 	}
-	wctx, done := e.stateWriteContext(ctx)
+	wctx, done := underEpoch(ctx, epoch)
 	err = e.store.Write(wctx, recs)
 	done()
 	if err != nil {
 		return fmt.Errorf("claim %d partitions: %w", len(add), err)
 	}
 	e.share.mu.Lock()
+	if e.share.epochN != n {
+		e.share.mu.Unlock()
+		return errors.New("the membership expired while partitions were being claimed")
+	}
 	for _, tp := range add {
 		e.share.held[tp] = true
 	}
@@ -420,7 +447,17 @@ func (e *Engine) claimAndStart(ctx context.Context, add []TP) error {
 		}
 	}
 	e.mu.Unlock()
-	if err := e.startPartitions(ctx, st, specs, only); err != nil {
+	err = e.startPartitions(ctx, st, specs, only, epoch)
+	e.share.mu.Lock()
+	expired := e.share.epochN != n
+	e.share.mu.Unlock()
+	if expired {
+		// Started under an epoch that ended: they can write nothing (their
+		// records are produced under it); let go of them.
+		e.dropParts(add)
+		return errors.New("the membership expired while partitions were being started")
+	}
+	if err != nil {
 		return err
 	}
 	e.event("info", "", "claimed %d partitions (%d not released cleanly by their previous owner)", len(add), len(unclean))
@@ -433,9 +470,25 @@ func (e *Engine) stateWriteContext(ctx context.Context) (context.Context, func()
 	if e.share == nil {
 		return ctx, func() {}
 	}
+	return underEpoch(ctx, e.epoch())
+}
+
+// epoch returns the current epoch's context (e.lockCtx when the migration is
+// not shared or not yet running).
+func (e *Engine) epoch() context.Context {
+	if e.share == nil {
+		return e.lockCtx
+	}
 	e.share.mu.Lock()
-	epoch := e.share.epoch
-	e.share.mu.Unlock()
+	defer e.share.mu.Unlock()
+	if e.share.epoch == nil {
+		return e.lockCtx
+	}
+	return e.share.epoch
+}
+
+// underEpoch derives from ctx a context that also ends with epoch.
+func underEpoch(ctx, epoch context.Context) (context.Context, func()) {
 	wctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(epoch, cancel)
 	return wctx, func() { stop(); cancel() }
@@ -443,8 +496,9 @@ func (e *Engine) stateWriteContext(ctx context.Context) (context.Context, func()
 
 // handOver lets go of partitions the group took away: nothing more is copied,
 // every record sent gets its outcome (cancelled after handoverWait), the
-// final checkpoint and a release record are written.
-func (e *Engine) handOver(ctx context.Context, tps []TP) {
+// final checkpoint and a release record are written, under the epoch the
+// assignment that took them away came in.
+func (e *Engine) handOver(ctx context.Context, tps []TP, epoch context.Context) {
 	parts := e.stopCopying(tps)
 	clean := waitSettled(ctx, parts, handoverWait)
 	if !clean {
@@ -459,7 +513,7 @@ func (e *Engine) handOver(ctx context.Context, tps []TP) {
 	}
 	e.checkpointMu.Lock()
 	defer e.checkpointMu.Unlock()
-	err := e.writeRelease(ctx, parts, clean)
+	err := e.writeRelease(ctx, epoch, parts, clean)
 	e.forget(tps)
 	how := "cleanly: the next owner takes over at once"
 	switch {
@@ -510,8 +564,9 @@ func waitSettled(ctx context.Context, parts []*partition, d time.Duration) bool 
 }
 
 // writeRelease writes the final checkpoints of parts and, when clean, their
-// release records. The caller holds checkpointMu.
-func (e *Engine) writeRelease(ctx context.Context, parts []*partition, clean bool) error {
+// release records, under epoch: a release written after the membership
+// expired could hide another process's claim. The caller holds checkpointMu.
+func (e *Engine) writeRelease(ctx, epoch context.Context, parts []*partition, clean bool) error {
 	var recs []*kgo.Record
 	var done []func()
 	host, _ := os.Hostname()
@@ -540,7 +595,7 @@ func (e *Engine) writeRelease(ctx context.Context, parts []*partition, clean boo
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	wctx, stop := e.stateWriteContext(wctx)
+	wctx, stop := underEpoch(wctx, epoch)
 	defer stop()
 	if err := e.store.Write(wctx, recs); err != nil {
 		return err
@@ -571,19 +626,14 @@ func (e *Engine) forget(tps []TP) {
 // again only then, since the join confirms the lease.
 func (e *Engine) dropAll(ctx context.Context) {
 	e.share.mu.Lock()
-	e.share.endEpoch()
-	e.share.epoch, e.share.endEpoch = context.WithCancel(context.Background())
+	if e.share.endEpoch != nil {
+		e.share.endEpoch() // every write decided so far fails from now on
+	}
+	e.share.epochN++
 	e.share.leader, e.share.discovered = false, false
 	e.share.mu.Unlock()
 	tps := e.ownedPartitions()
-	parts := e.stopCopying(tps)
-	for _, p := range parts {
-		p.mu.Lock()
-		if p.stopProduce != nil {
-			p.stopProduce()
-		}
-		p.mu.Unlock()
-	}
+	n := e.dropParts(tps)
 	for t := time.Now(); e.tgt != nil && e.tgt.BufferedProduceRecords() > 0; {
 		if sleepCtx(ctx, 20*time.Millisecond) != nil {
 			return
@@ -593,12 +643,31 @@ func (e *Engine) dropAll(ctx context.Context) {
 			t = time.Now()
 		}
 	}
+	e.share.mu.Lock()
+	if e.lockCtx != nil {
+		e.share.epoch, e.share.endEpoch = context.WithCancel(e.lockCtx)
+	}
+	e.share.mu.Unlock()
+	if n > 0 {
+		e.event("warn", "", "this process's membership of the writer group expired (paused or cut off for longer than %s): it let go of its %d partitions without writing anything more; they resume from their checkpoints wherever the group assigns them", lockSession, n)
+	}
+}
+
+// dropParts lets go of partitions at once: nothing more is fetched or
+// produced (what is buffered is cancelled), nothing more is checkpointed.
+func (e *Engine) dropParts(tps []TP) int {
+	parts := e.stopCopying(tps)
+	for _, p := range parts {
+		p.mu.Lock()
+		if p.stopProduce != nil {
+			p.stopProduce()
+		}
+		p.mu.Unlock()
+	}
 	e.checkpointMu.Lock()
 	e.forget(tps)
 	e.checkpointMu.Unlock()
-	if len(tps) > 0 {
-		e.event("warn", "", "this process's membership of the writer group expired (paused or cut off for longer than %s): it let go of its %d partitions without writing anything more; they resume from their checkpoints wherever the group assigns them", lockSession, len(tps))
-	}
+	return len(tps)
 }
 
 // releaseAll records the clean release of every partition held, on shutdown
@@ -617,7 +686,7 @@ func (e *Engine) releaseAll(clean bool) {
 	e.mu.RUnlock()
 	e.checkpointMu.Lock()
 	defer e.checkpointMu.Unlock()
-	if err := e.writeRelease(ctx, parts, clean); err != nil {
+	if err := e.writeRelease(ctx, e.epoch(), parts, clean); err != nil {
 		e.log.Warn("could not record the release of this process's partitions; their next owners wait out the fence's grace", "err", err)
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -40,20 +42,45 @@ func Writer(ctx context.Context, cl *kgo.Client, migration string) Run {
 	if strings.EqualFold(g.State, "Dead") || strings.EqualFold(g.State, "Empty") {
 		return r
 	}
+	shared := g.Protocol == replicate.ShareProtocol
 	for _, m := range g.Members {
 		r.Members++
 		host := m.ClientHost
 		// A run describes itself in its member metadata; fall back to the
 		// client host the broker saw.
 		var info struct {
-			Host string `json:"host"`
-			PID  int    `json:"pid"`
+			Host    string    `json:"host"`
+			PID     int       `json:"pid"`
+			Started time.Time `json:"started"`
+			HTTP    string    `json:"http"`
 		}
 		if json.Unmarshal(m.ProtocolMetadata, &info) == nil && info.Host != "" {
 			host = fmt.Sprintf("%s (pid %d)", info.Host, info.PID)
 		}
 		r.Hosts = append(r.Hosts, host)
+		if !shared {
+			continue
+		}
+		in := Instance{Host: info.Host, PID: info.PID, Started: info.Started, HTTP: info.HTTP, Partitions: []string{}}
+		if in.Host == "" {
+			in.Host = m.ClientHost
+		}
+		var a struct {
+			Leader     string             `json:"leader"`
+			Partitions map[string][]int32 `json:"partitions"`
+		}
+		if json.Unmarshal(m.MemberAssignment, &a) == nil {
+			in.Leader = a.Leader == m.MemberID
+			for t, ps := range a.Partitions {
+				for _, p := range ps {
+					in.Partitions = append(in.Partitions, fmt.Sprintf("%s/%d", t, p))
+				}
+			}
+			sort.Strings(in.Partitions)
+		}
+		r.Instances = append(r.Instances, in)
 	}
+	sort.Slice(r.Instances, func(i, j int) bool { return r.Instances[i].Started.Before(r.Instances[j].Started) })
 	r.Alive = r.Members > 0
 	return r
 }
@@ -67,6 +94,17 @@ func (r Run) String() string {
 		return "unknown (" + r.Error + ")"
 	case !r.Alive:
 		return "not running (no live member in group " + r.Group + ")"
+	}
+	if len(r.Instances) > 0 {
+		parts := make([]string, len(r.Instances))
+		for i, in := range r.Instances {
+			lead := ""
+			if in.Leader {
+				lead = ", leader"
+			}
+			parts[i] = fmt.Sprintf("%s (pid %d%s): %d partitions", in.Host, in.PID, lead, len(in.Partitions))
+		}
+		return fmt.Sprintf("alive, shared by %d processes: %s", len(r.Instances), strings.Join(parts, "; "))
 	}
 	return fmt.Sprintf("alive: %s", strings.Join(r.Hosts, ", "))
 }

@@ -147,6 +147,22 @@ type Run struct {
 	Hosts   []string `json:"hosts,omitempty"`
 	// Self is set when the report was built inside the `run` process.
 	Self bool `json:"self,omitempty"`
+	// Instances describes every live process of a shared migration
+	// (replication.scale_out): what it holds, and which one leads.
+	Instances []Instance `json:"instances,omitempty"`
+}
+
+// Instance is one live `run` process of a shared migration, as the writer
+// group tells: its member metadata and the assignment the leader gave it.
+type Instance struct {
+	Host    string    `json:"host"`
+	PID     int       `json:"pid"`
+	Started time.Time `json:"started"`
+	HTTP    string    `json:"http,omitempty"`
+	// Leader is set on the process that runs the singletons.
+	Leader bool `json:"leader"`
+	// Partitions are the source partitions assigned to it ("topic/partition").
+	Partitions []string `json:"partitions"`
 }
 
 // Options tune the model.

@@ -18,14 +18,28 @@ import (
 // receives the observations and gives the rates (two samples of the same
 // migration some time apart).
 func (v *Verifier) Status(ctx context.Context, topics *regexp.Regexp, hist *status.History) (*status.Report, error) {
-	s, err := v.open(ctx, topics)
+	in, err := v.Observe(ctx, topics)
 	if err != nil {
 		return nil, err
+	}
+	if hist != nil {
+		in.Rates = hist.Add(in.Taken, in.Observations)
+	}
+	return status.Build(in), nil
+}
+
+// Observe gathers what Status builds its report from: every selected
+// partition as the state and both clusters show it, and the writer group.
+// The processes of a shared migration show the whole migration with it.
+func (v *Verifier) Observe(ctx context.Context, topics *regexp.Regexp) (status.Input, error) {
+	s, err := v.open(ctx, topics)
+	if err != nil {
+		return status.Input{}, err
 	}
 	defer s.close()
 	o, err := s.listOffsets(ctx)
 	if err != nil {
-		return nil, err
+		return status.Input{}, err
 	}
 	in := status.Input{Migration: v.cfg.Migration, Baseline: s.st.Baseline}
 	in.Run = status.Writer(ctx, s.src.cl, v.cfg.Migration)
@@ -89,7 +103,7 @@ func (v *Verifier) Status(ctx context.Context, topics *regexp.Regexp, hist *stat
 	}
 	recs, err := s.src.readPoints(ctx, pts)
 	if err != nil {
-		return nil, fmt.Errorf("read the oldest records not yet copied: %w", err)
+		return status.Input{}, fmt.Errorf("read the oldest records not yet copied: %w", err)
 	}
 	in.Taken = v.now()
 	for i, r := range reads {
@@ -97,8 +111,5 @@ func (v *Verifier) Status(ctx context.Context, topics *regexp.Regexp, hist *stat
 			in.Observations[r.obs].LagSeconds = max(0, in.Taken.Sub(rec.Timestamp).Seconds())
 		}
 	}
-	if hist != nil {
-		in.Rates = hist.Add(in.Taken, in.Observations)
-	}
-	return status.Build(in), nil
+	return in, nil
 }

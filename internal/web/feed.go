@@ -49,6 +49,9 @@ type Feed struct {
 	clusters  []ClusterInfo
 	groupSync bool
 	started   time.Time
+	// whole is the latest view of a shared migration as a whole (nil for a
+	// single-writer one).
+	whole *status.Input
 }
 
 var descBaseline = prometheus.NewDesc("kmigrate_baseline_progress_ratio",
@@ -130,6 +133,15 @@ func (f *Feed) SetGroupSync(on bool) {
 	f.groupSync = on
 }
 
+// SetWhole records the latest view of a shared migration as a whole: its
+// processes and every partition as the state and both clusters show it.
+// Partitions this process copies are shown live; the others from it.
+func (f *Feed) SetWhole(in status.Input) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.whole = &in
+}
+
 // Snapshot implements Source.
 func (f *Feed) Snapshot() Snapshot {
 	s := Snapshot{Migration: f.migration}
@@ -146,6 +158,11 @@ func (f *Feed) Snapshot() Snapshot {
 	s.Verify, s.Baseline = f.verify, f.baseline
 	s.Clusters, s.GroupSync, s.ProcessStarted = append([]ClusterInfo(nil), f.clusters...), f.groupSync, f.started
 	s.Events = append([]replicate.Event(nil), f.recent...)
+	if w := f.whole; w != nil {
+		run := w.Run
+		s.Run = &run
+		s.Others = w.Observations
+	}
 	f.mu.Unlock()
 	if g != nil {
 		s.Groups = g.Last()

@@ -37,6 +37,12 @@ type Snapshot struct {
 	GroupSync bool
 	// ProcessStarted is when the serving process started; zero if unknown.
 	ProcessStarted time.Time
+	// Run, for a shared migration, describes its processes; nil: this
+	// process alone.
+	Run *status.Run
+	// Others are the partitions of a shared migration as the state and the
+	// clusters show them; those in Partitions (copied here) are shown live.
+	Others []status.Observation
 }
 
 // Source is what the dashboard reads. Implementations return a snapshot and
@@ -167,12 +173,32 @@ func observations(parts []replicate.PartitionStatus) []status.Observation {
 	return obs
 }
 
+// observations are the partitions a snapshot shows: the engine's, live, and
+// for a shared migration the others, as the state and the clusters show them.
+func (s Snapshot) observations() []status.Observation {
+	obs := observations(s.Partitions)
+	here := map[replicate.TP]bool{}
+	for _, p := range s.Partitions {
+		here[replicate.TP{Topic: p.Topic, Partition: p.Partition}] = true
+	}
+	for _, o := range s.Others {
+		if !here[replicate.TP{Topic: o.Topic, Partition: o.Partition}] {
+			obs = append(obs, o)
+		}
+	}
+	return obs
+}
+
 // buildStatus turns a snapshot into a Status.
 func buildStatus(s Snapshot, now time.Time, r status.Rates, points []status.Point, readyMaxLag int64) *Status {
+	run := status.Run{Known: true, Alive: true, Self: true, Members: 1}
+	if s.Run != nil {
+		run = *s.Run
+		run.Known, run.Alive = true, true
+	}
 	rep := status.Build(status.Input{
 		Migration: s.Migration, Taken: now, Baseline: s.Baseline,
-		Run:          status.Run{Known: true, Alive: true, Self: true, Members: 1},
-		Observations: observations(s.Partitions), Rates: r,
+		Run: run, Observations: s.observations(), Rates: r,
 	})
 	st := &Status{
 		Migration: s.Migration, Time: now, Phase: rep.Totals.Phase, Run: rep.Run, Started: s.Started,

@@ -167,7 +167,7 @@ func (s *Server) sampleLoop(ctx context.Context) {
 func (s *Server) Sample() {
 	snap := s.o.Source.Snapshot()
 	now := s.o.Now()
-	r := s.hist.Add(now, observations(snap.Partitions))
+	r := s.hist.Add(now, snap.observations())
 	s.hist.Record(buildStatus(snap, now, r, nil, s.o.ReadyMaxLag).report())
 }
 
