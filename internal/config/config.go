@@ -207,6 +207,13 @@ type Replication struct {
 	// group on the source. Default false: a second `run` is refused. Every
 	// process of a migration must agree on it.
 	ScaleOut bool `yaml:"scale_out"`
+	// CheckpointMaxPartitions bounds the state topic's write rate: at most
+	// this many partitions are checkpointed per checkpoint interval, those
+	// checkpointed longest ago first (a partition's checkpoint is one or two
+	// small records). Beyond it, each partition's checkpoint is simply less
+	// frequent; a crash leaves more to reconcile, never anything lost.
+	// Default 2000. The final checkpoint on shutdown writes them all.
+	CheckpointMaxPartitions int `yaml:"checkpoint_max_partitions"`
 }
 
 // GroupSync tunes consumer-group translation.

@@ -78,7 +78,8 @@ func TestBadFiles(t *testing.T) {
 		"ranges.bad.yaml": `
 3:23: source.bootstrap_servers[0]: "a:99999": the port must be a number between 1 and 65535
 3:34: source.bootstrap_servers[1]: ":9092" has no host
-7:3: http.ready_max_lag: must not be negative, got -5`,
+7:3: http.ready_max_lag: must not be negative, got -5
+9:3: replication.checkpoint_max_partitions: must not be negative, got -1`,
 		"types.bad.yaml": `
 3:22: source.bootstrap_servers: expected a list, got a single value
 4:8: source.tls: expected a mapping of settings, got a single value

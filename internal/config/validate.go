@@ -15,24 +15,25 @@ import (
 
 // Defaults applied by Load to settings the file leaves out.
 const (
-	DefaultClientID               = "kmigrate"
-	DefaultRequestTimeout         = 30 * time.Second
-	DefaultCompression            = "lz4"
-	DefaultDiscoveryInterval      = 30 * time.Second
-	DefaultCheckpointInterval     = time.Second
-	DefaultFetchMaxBytes          = 8 << 20
-	DefaultFetchMaxPartitionBytes = 1 << 20
-	DefaultBatchMaxBytes          = 1 << 20
-	DefaultLinger                 = 5 * time.Millisecond
-	DefaultMaxOffsetMapRuns       = 100000
-	DefaultShutdownTimeout        = 30 * time.Second
-	DefaultGroupSyncInterval      = 5 * time.Second
-	DefaultHTTPListen             = "127.0.0.1:8080"
-	DefaultReadyMaxLag            = 1000
-	DefaultOAuthRefreshBefore     = time.Minute
-	DefaultOAuthRefreshInterval   = 5 * time.Minute
-	DefaultDogStatsDInterval      = 10 * time.Second
-	DefaultSchemasRequestTimeout  = 30 * time.Second
+	DefaultClientID                = "kmigrate"
+	DefaultRequestTimeout          = 30 * time.Second
+	DefaultCompression             = "lz4"
+	DefaultDiscoveryInterval       = 30 * time.Second
+	DefaultCheckpointInterval      = time.Second
+	DefaultFetchMaxBytes           = 8 << 20
+	DefaultFetchMaxPartitionBytes  = 1 << 20
+	DefaultBatchMaxBytes           = 1 << 20
+	DefaultLinger                  = 5 * time.Millisecond
+	DefaultMaxOffsetMapRuns        = 100000
+	DefaultCheckpointMaxPartitions = 2000
+	DefaultShutdownTimeout         = 30 * time.Second
+	DefaultGroupSyncInterval       = 5 * time.Second
+	DefaultHTTPListen              = "127.0.0.1:8080"
+	DefaultReadyMaxLag             = 1000
+	DefaultOAuthRefreshBefore      = time.Minute
+	DefaultOAuthRefreshInterval    = 5 * time.Minute
+	DefaultDogStatsDInterval       = 10 * time.Second
+	DefaultSchemasRequestTimeout   = 30 * time.Second
 )
 
 // migrationID is what a migration id may contain: it becomes part of topic and
@@ -89,6 +90,9 @@ func (c *Config) applyDefaults() {
 	}
 	if r.MaxOffsetMapRuns == 0 {
 		r.MaxOffsetMapRuns = DefaultMaxOffsetMapRuns
+	}
+	if r.CheckpointMaxPartitions == 0 {
+		r.CheckpointMaxPartitions = DefaultCheckpointMaxPartitions
 	}
 	setDur(&c.GroupSync.Interval, DefaultGroupSyncInterval)
 	if c.HTTP.Listen == "" {
@@ -149,6 +153,9 @@ func (c *Config) validate(p *parser) {
 	}
 	if r.BatchMaxBytes < 1024 {
 		p.errorAt("replication.batch_max_bytes", "must be at least 1024, got %d", r.BatchMaxBytes)
+	}
+	if r.CheckpointMaxPartitions < 0 {
+		p.errorAt("replication.checkpoint_max_partitions", "must not be negative, got %d", r.CheckpointMaxPartitions)
 	}
 	if r.MaxOffsetMapRuns < 16 {
 		p.errorAt("replication.max_offset_map_runs", "must be at least 16, got %d", r.MaxOffsetMapRuns)

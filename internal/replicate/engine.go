@@ -949,7 +949,7 @@ func (e *Engine) checkpointLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		err := e.checkpoint(ctx)
+		err := e.checkpointSome(ctx, e.cfg.Replication.CheckpointMaxPartitions)
 		switch {
 		case err == nil:
 			lastOK = e.now()
@@ -974,14 +974,23 @@ func (e *Engine) checkpointLoop(ctx context.Context) {
 }
 
 // checkpoint writes the changes of every partition to the state topic.
-func (e *Engine) checkpoint(ctx context.Context) error {
+func (e *Engine) checkpoint(ctx context.Context) error { return e.checkpointSome(ctx, 0) }
+
+// checkpointSome writes the changes of at most limit partitions (0: all),
+// those checkpointed longest ago first: the bound on the state topic's write
+// rate (replication.checkpoint_max_partitions).
+func (e *Engine) checkpointSome(ctx context.Context, limit int) error {
 	e.checkpointMu.Lock()
 	defer e.checkpointMu.Unlock()
 	now := e.now()
 	var recs []*kgo.Record
 	var done []func()
 	var dirty []*partition
-	for _, p := range e.snapshotParts() {
+	parts := e.snapshotParts()
+	if limit > 0 && len(parts) > limit {
+		parts = oldestCheckpoints(parts, limit)
+	}
+	for _, p := range parts {
 		r, ok, err := p.checkpoint(e.cfg.Migration, e.hasher, now)
 		if err != nil {
 			return err

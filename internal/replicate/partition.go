@@ -3,6 +3,7 @@ package replicate
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,7 +72,10 @@ type partition struct {
 	// replaces it. Set before the partition runs; read by the checkpointer.
 	lastHash *recordhash.Sum
 	dirty    bool
-	err      error
+	// checkpointed is when the partition's changes last landed in the state
+	// topic (zero: never by this process).
+	checkpointed time.Time
+	err          error
 	// recovering is the write error, one that may heal, that paused the
 	// partition; recoverSince is when it came, and recoverStarted is set once
 	// recoverPartition runs for it (see recover.go).
@@ -278,7 +282,38 @@ func (p *partition) checkpoint(migration string, h *recordhash.Hasher, now time.
 		defer p.mu.Unlock()
 		_ = p.m.MarkSynced(ch) // ch came from p.m: cannot fail
 		p.lostSynced = max(p.lostSynced, nLost)
+		p.checkpointed = now
 	}, nil
+}
+
+// oldestCheckpoints returns the limit dirty partitions of parts checkpointed
+// longest ago.
+func oldestCheckpoints(parts []*partition, limit int) []*partition {
+	type aged struct {
+		p  *partition
+		at time.Time
+	}
+	var dirty []aged
+	for _, p := range parts {
+		p.mu.Lock()
+		if p.dirty {
+			dirty = append(dirty, aged{p, p.checkpointed})
+		}
+		p.mu.Unlock()
+	}
+	if len(dirty) <= limit {
+		out := make([]*partition, len(dirty))
+		for i, a := range dirty {
+			out[i] = a.p
+		}
+		return out
+	}
+	slices.SortFunc(dirty, func(a, b aged) int { return a.at.Compare(b.at) })
+	out := make([]*partition, limit)
+	for i := range out {
+		out[i] = dirty[i].p
+	}
+	return out
 }
 
 // redirty marks the partition for another checkpoint after a failed write.
