@@ -18,7 +18,7 @@ import (
 )
 
 // writeConfig writes a configuration file for the kmigrate binary.
-func writeConfig(t *testing.T, migration string, src, tgt *kafkatest.Cluster, extra string, topics ...string) string {
+func writeConfig(t testing.TB, migration string, src, tgt *kafkatest.Cluster, extra string, topics ...string) string {
 	t.Helper()
 	var inc []string
 	for _, tp := range topics {
@@ -42,7 +42,7 @@ http:
 }
 
 // endOffset returns the end offset of one partition.
-func endOffset(t *testing.T, c *kafkatest.Cluster, topic string, p int32) int64 {
+func endOffset(t testing.TB, c *kafkatest.Cluster, topic string, p int32) int64 {
 	t.Helper()
 	ends, err := c.Admin(t).ListEndOffsets(context.Background(), topic)
 	if err != nil {
@@ -129,7 +129,7 @@ func TestKillNineResumesExactly(t *testing.T) {
 }
 
 // startRun starts `kmigrate run` and returns it with its combined output.
-func startRun(t *testing.T, bin, cfgPath string, args ...string) (*exec.Cmd, *kafkatest.SyncBuffer) {
+func startRun(t testing.TB, bin, cfgPath string, args ...string) (*exec.Cmd, *kafkatest.SyncBuffer) {
 	t.Helper()
 	out := &kafkatest.SyncBuffer{}
 	cmd := exec.Command(bin, append([]string{"run", "-c", cfgPath}, args...)...)

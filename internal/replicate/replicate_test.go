@@ -43,7 +43,7 @@ var (
 
 // assertSameRecords checks that target holds exactly the source's records, in
 // order, partition by partition, byte for byte.
-func assertSameRecords(t *testing.T, src, tgt map[int32][]*kgo.Record) {
+func assertSameRecords(t testing.TB, src, tgt map[int32][]*kgo.Record) {
 	t.Helper()
 	for p, s := range src {
 		d := tgt[p]

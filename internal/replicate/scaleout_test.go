@@ -114,39 +114,10 @@ replication:
 		}
 	})
 	defer func() { close(stopSampling); sampling.Wait() }()
-	latest := func() []status.Instance {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(samples) == 0 {
-			return nil
-		}
-		return samples[len(samples)-1].runs
-	}
-	// settled waits until the live processes are exactly pids and share every
-	// partition, balanced.
+	statusCl := src.Client(t)
 	settled := func(step string, timeout time.Duration, pids ...int) time.Duration {
 		t.Helper()
-		began := time.Now()
-		kafkatest.Eventually(t, timeout, func() error {
-			runs := latest()
-			var got []int
-			n := 0
-			for _, in := range runs {
-				got = append(got, in.PID)
-				n += len(in.Partitions)
-				if lo, hi := parts/len(pids), (parts+len(pids)-1)/len(pids); len(in.Partitions) < lo || len(in.Partitions) > hi {
-					return fmt.Errorf("%s: pid %d holds %d partitions, want %d to %d", step, in.PID, len(in.Partitions), lo, hi)
-				}
-			}
-			sort.Ints(got)
-			want := append([]int(nil), pids...)
-			sort.Ints(want)
-			if fmt.Sprint(got) != fmt.Sprint(want) || n != parts {
-				return fmt.Errorf("%s: processes %v hold %d of %d partitions, want processes %v", step, got, n, parts, want)
-			}
-			return nil
-		})
-		d := time.Since(began)
+		d := waitAssigned(t, statusCl, migration, parts, timeout, pids...)
 		t.Logf("%s: settled in %s", step, d.Round(100*time.Millisecond))
 		return d
 	}
@@ -280,4 +251,32 @@ replication:
 		t.Error(v)
 	}
 	t.Logf("%d records in %d partitions copied exactly; %d status samples, no partition ever assigned twice", total, parts, len(samples))
+}
+
+// waitAssigned waits until the live processes of a shared migration are
+// exactly pids and share its parts partitions, balanced, as the writer group
+// tells (what `kmigrate status` reads); it returns how long that took.
+func waitAssigned(t testing.TB, cl *kgo.Client, migration string, parts int, timeout time.Duration, pids ...int) time.Duration {
+	t.Helper()
+	began := time.Now()
+	kafkatest.Eventually(t, timeout, func() error {
+		runs := status.Writer(context.Background(), cl, migration).Instances
+		var got []int
+		n := 0
+		for _, in := range runs {
+			got = append(got, in.PID)
+			n += len(in.Partitions)
+			if lo, hi := parts/len(pids), (parts+len(pids)-1)/len(pids); len(in.Partitions) < lo || len(in.Partitions) > hi {
+				return fmt.Errorf("pid %d holds %d partitions, want %d to %d", in.PID, len(in.Partitions), lo, hi)
+			}
+		}
+		sort.Ints(got)
+		want := append([]int(nil), pids...)
+		sort.Ints(want)
+		if fmt.Sprint(got) != fmt.Sprint(want) || n != parts {
+			return fmt.Errorf("processes %v hold %d of %d partitions, want processes %v", got, n, parts, want)
+		}
+		return nil
+	})
+	return time.Since(began)
 }
