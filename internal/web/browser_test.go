@@ -105,6 +105,8 @@ type page struct {
 	Drill          map[string][]string `json:"drill"`
 	GroupsEmpty    string              `json:"groupsEmpty"`
 	Uptime         string              `json:"uptime"`
+	RunNote        string              `json:"runNote"`
+	RunTitle       string              `json:"runTitle"`
 }
 
 const readPage = `(() => {
@@ -138,6 +140,7 @@ const readPage = `(() => {
       [...tr.querySelectorAll("tr.part")].map(r => r.dataset.partition + ":" + r.querySelector(".p-phase .badge").textContent)])),
     groupsEmpty: document.getElementById("groups-empty").hidden ? "" : t("groups-empty"),
     uptime: t("uptime"),
+    runNote: t("run-note"), runTitle: document.getElementById("run-note").title,
   };
 })()`
 
@@ -437,6 +440,24 @@ func TestDashboardInBrowser(t *testing.T) {
 	// Group sync switched off says so.
 	src.update(func(s *Snapshot) { s.GroupSync, s.Groups = false, nil })
 	waitPage("group sync shown disabled", func(p page) bool { return strings.Contains(p.GroupsEmpty, "Group sync is disabled") })
+
+	// A shared migration: the processes, the leader, and the partitions
+	// another process copies, from the state.
+	before := fetchStatus(t, base).Overview.Partitions
+	src.update(func(s *Snapshot) {
+		s.Run = &status.Run{Group: "kmigrate.aws-to-gcp.writer", Members: 2, Instances: []status.Instance{
+			{Host: "kmigrate-0", PID: 1, Leader: true, Partitions: []string{"orders/0", "orders/1"}},
+			{Host: "kmigrate-1", PID: 1, Partitions: []string{"orders/2"}},
+		}}
+		s.Others = []status.Observation{{Topic: "orders", Partition: 2, TargetTopic: "orders", Started: true, SourceEnd: 10, SourceEndKnown: true, CopiedUpTo: 10, TargetEnd: 10, Copied: 10}}
+	})
+	p = waitPage("the shared migration", func(p page) bool { return strings.HasPrefix(p.RunNote, "shared by 2 processes") })
+	if p.RunNote != "shared by 2 processes · leader kmigrate-0 pid 1 · group sync disabled" || p.RunTitle != "kmigrate-0 pid 1 (leader): 2 partitions\nkmigrate-1 pid 1: 1 partitions" {
+		t.Errorf("run note %q, title %q", p.RunNote, p.RunTitle)
+	}
+	if st := fetchStatus(t, base); st.Overview.Partitions != before+1 || len(st.Run.Instances) != 2 || st.Run.Self {
+		t.Errorf("shared status: %d partitions (before %d), run %+v", st.Overview.Partitions, before, st.Run)
+	}
 }
 
 // colours counts the distinct colours of a PNG.

@@ -222,7 +222,18 @@ function renderClusters(s) {
     box.querySelector(".sub").textContent = c ? (c.version ? "Kafka " + c.version.replace(/^v/, "") + " · " : "") + int(c.brokers) + " brokers · " + c.bootstrap.join(", ") : "not identified yet";
   }
   setText("uptime", s.uptime_seconds ? "up " + dur(s.uptime_seconds) : "–");
-  setText("run-note", s.run && s.run.alive ? "run alive · group sync " + (s.group_sync ? "on" : "disabled") : "run not alive");
+  setText("run-note", s.run && s.run.alive ? runText(s.run) + " · group sync " + (s.group_sync ? "on" : "disabled") : "run not alive");
+  const ins = (s.run && s.run.instances) || [];
+  $("run-note").title = ins.map((i) => i.host + " pid " + i.pid + (i.leader ? " (leader)" : "") + ": " + i.partitions.length + " partitions").join("\n");
+}
+
+// runText says who copies: this process, or the processes of a shared
+// migration (replication.scale_out) and which one leads.
+function runText(run) {
+  const ins = run.instances || [];
+  if (ins.length === 0) return "run alive";
+  const lead = ins.find((i) => i.leader);
+  return "shared by " + ins.length + " process" + (ins.length === 1 ? "" : "es") + (lead ? " · leader " + lead.host + " pid " + lead.pid : "");
 }
 
 function renderGroups(s) {
