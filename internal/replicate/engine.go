@@ -176,6 +176,9 @@ func (e *Engine) Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	e.holder = lock.holder
+	if e.share == nil {
+		e.metrics.lead(true)
+	}
 	lock.event = func(level, format string, args ...any) { e.event(level, "", format, args...) }
 	clean := false
 	defer func() { lock.release(clean) }()

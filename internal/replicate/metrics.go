@@ -18,6 +18,13 @@ type Metrics struct {
 	Recoveries  *prometheus.CounterVec
 	Checkpoints prometheus.Counter
 	Latency     prometheus.Histogram
+	// Leader is 1 on the process that runs a shared migration's singletons
+	// (always 1 for a single-writer migration once it runs).
+	Leader prometheus.Gauge
+	// Handovers counts partitions this process let go of in a shared
+	// migration, by how: clean, unclean (writes cancelled), expired (the
+	// membership expired).
+	Handovers *prometheus.CounterVec
 }
 
 // NewMetrics registers the engine metrics with reg.
@@ -39,6 +46,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "kmigrate_checkpoints_total",
 			Help: "Checkpoints written to the state topic.",
 		}),
+		Leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kmigrate_leader",
+			Help: "1 on the process that runs the migration's singletons (topic creation, discovery, group translation): the writer group's leader of a shared migration.",
+		}),
+		Handovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kmigrate_partition_handovers_total",
+			Help: "Partitions of a shared migration this process let go of, by how: clean (final checkpoint and release), unclean (writes cancelled; the next owner waits out the fence's grace), expired (the membership expired).",
+		}, []string{"how"}),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "kmigrate_replication_latency_seconds",
 			Help:    "Time from a record's source timestamp to its acknowledgement by the target.",
@@ -46,7 +61,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Errors, m.LostRecords, m.Recoveries, m.Checkpoints, m.Latency)
+		reg.MustRegister(m.Errors, m.LostRecords, m.Recoveries, m.Checkpoints, m.Latency, m.Leader, m.Handovers)
+	}
+	for _, how := range []string{"clean", "unclean", "expired"} {
+		m.Handovers.WithLabelValues(how)
 	}
 	// Every kind exists from the start at 0, so that alerts on increase() see
 	// the first error.
@@ -134,5 +152,24 @@ func (m *Metrics) observeLatency(ts time.Time, now time.Time) {
 	}
 	if d := now.Sub(ts); d >= 0 {
 		m.Latency.Observe(d.Seconds())
+	}
+}
+
+// lead exports whether this process leads; a nil Metrics does nothing.
+func (m *Metrics) lead(on bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if on {
+		v = 1
+	}
+	m.Leader.Set(v)
+}
+
+// handedOver counts n partitions let go of; a nil Metrics does nothing.
+func (m *Metrics) handedOver(how string, n int) {
+	if m != nil && n > 0 {
+		m.Handovers.WithLabelValues(how).Add(float64(n))
 	}
 }

@@ -139,6 +139,7 @@ func (e *Engine) shared() *sharing {
 		}
 		epoch := s.epochN
 		s.mu.Unlock()
+		e.metrics.lead(leader)
 		if leader && !was {
 			e.event("info", "", "this process leads the migration now (generation %d): it runs topic creation, discovery and group translation", generation)
 			select {
@@ -516,6 +517,11 @@ func (e *Engine) handOver(ctx context.Context, tps []TP, epoch context.Context) 
 	err := e.writeRelease(ctx, epoch, parts, clean)
 	e.forget(tps)
 	how := "cleanly: the next owner takes over at once"
+	if err == nil && clean {
+		e.metrics.handedOver("clean", len(tps))
+	} else {
+		e.metrics.handedOver("unclean", len(tps))
+	}
 	switch {
 	case err != nil:
 		how = fmt.Sprintf("without recording the release (%v): the next owner waits out the fence's grace and reconciles", err)
@@ -632,8 +638,10 @@ func (e *Engine) dropAll(ctx context.Context) {
 	e.share.epochN++
 	e.share.leader, e.share.discovered = false, false
 	e.share.mu.Unlock()
+	e.metrics.lead(false)
 	tps := e.ownedPartitions()
 	n := e.dropParts(tps)
+	e.metrics.handedOver("expired", n)
 	for t := time.Now(); e.tgt != nil && e.tgt.BufferedProduceRecords() > 0; {
 		if sleepCtx(ctx, 20*time.Millisecond) != nil {
 			return

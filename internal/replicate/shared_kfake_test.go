@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kmigrate/kmigrate/internal/kafkatest"
@@ -90,13 +91,17 @@ func TestFakeSharedMigration(t *testing.T) {
 		}
 	})
 
-	a := startRunner(t, replicate.New(cfg, nil, nil, nil))
+	ma := replicate.NewMetrics(nil)
+	a := startRunner(t, replicate.New(cfg, nil, nil, ma))
 	kafkatest.Eventually(t, 30*time.Second, func() error {
 		if n := len(a.held()); n != parts {
 			return fmt.Errorf("the first process holds %d of %d partitions", n, parts)
 		}
 		return nil
 	})
+	if l := testutil.ToFloat64(ma.Leader); l != 1 {
+		t.Errorf("kmigrate_leader of the only process = %v, want 1", l)
+	}
 	b := startRunner(t, replicate.New(cfg, nil, nil, nil))
 	kafkatest.Eventually(t, 30*time.Second, func() error {
 		ha, hb := a.held(), b.held()
@@ -112,6 +117,9 @@ func TestFakeSharedMigration(t *testing.T) {
 	})
 	if got := a.ev.find("handed over 3 partitions cleanly"); len(got) != 1 {
 		t.Errorf("the first process's hand-over events: %q", got)
+	}
+	if n := testutil.ToFloat64(ma.Handovers.WithLabelValues("clean")); n != 3 {
+		t.Errorf("kmigrate_partition_handovers_total{how=clean} of the first process = %v, want 3", n)
 	}
 	if got := b.ev.find("claimed 3 partitions (0 not released cleanly"); len(got) != 1 {
 		t.Errorf("the second process's claim events: %q", got)
