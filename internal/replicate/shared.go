@@ -313,8 +313,8 @@ func (e *Engine) assignLoop(ctx context.Context) {
 			}
 		}
 		err := e.apply(ctx, *cur)
-		pending = err != nil
-		if err != nil && ctx.Err() == nil {
+		pending = err != nil && !errors.Is(err, errSuperseded)
+		if pending && ctx.Err() == nil {
 			e.log.Warn("applying the group's assignment failed; trying again", "err", err)
 		}
 	}
@@ -400,8 +400,15 @@ func (e *Engine) claimAndStart(ctx context.Context, add []TP, epoch context.Cont
 	if len(unclean) > 0 {
 		e.log.Info("partitions given to this process were not released cleanly: waiting until none of their previous owner's writes can land",
 			"partitions", len(unclean), "first", unclean[0], "wait", kafka.FenceGrace)
-		if err := sleepCtx(ctx, kafka.FenceGrace); err != nil {
-			return err
+		// A newer assignment (a rebalance meanwhile) is applied instead:
+		// it may not give these partitions to this process any more.
+		for until := time.Now().Add(kafka.FenceGrace); time.Now().Before(until); {
+			if len(e.share.latest) > 0 {
+				return errSuperseded
+			}
+			if err := sleepCtx(ctx, min(100*time.Millisecond, time.Until(until))); err != nil {
+				return err
+			}
 		}
 		if st, err = e.store.Load(ctx); err != nil {
 			return err
@@ -728,5 +735,8 @@ func (e *Engine) remoteTranslate(tp TP, c int64) (offsetmap.Translation, bool) {
 	}
 	return m.Translate(c), true
 }
+
+// errSuperseded stops applying an assignment when a newer one came.
+var errSuperseded = errors.New("a newer assignment came")
 
 var errSharedUntilCaughtUp = errors.New("--until-caught-up cannot be used with replication.scale_out: the processes of a shared migration copy until they are stopped")
