@@ -1,5 +1,3 @@
-//go:build faults
-
 package clouds_test
 
 import (
@@ -27,7 +25,7 @@ import (
 func TestLossyLink(t *testing.T) {
 	c := sharedClouds(t)
 	ctx := context.Background()
-	l := startLoad(t, c, 4, 2000, 60000)
+	l := startLoad(t, c, 4, 2000, 40000)
 	r := startRun(t, c, kafkatest.UniqueName(t, "m"), []string{l.topic}, "")
 	waitCopying(t, c, r, l.topic, 1000)
 	for _, cloud := range []string{clouds.AWS, clouds.GCP} {
@@ -74,7 +72,7 @@ func TestLossyLink(t *testing.T) {
 func TestLinkCut(t *testing.T) {
 	c := sharedClouds(t)
 	ctx := context.Background()
-	l := startLoad(t, c, 4, 1000, 100000)
+	l := startLoad(t, c, 4, 1000, 90000)
 	r := startRun(t, c, kafkatest.UniqueName(t, "m"), []string{l.topic}, "")
 	waitCopying(t, c, r, l.topic, 2000)
 
@@ -144,7 +142,7 @@ func TestLinkCut(t *testing.T) {
 func TestTargetBrokerKilled(t *testing.T) {
 	c := sharedClouds(t)
 	ctx := context.Background()
-	l := startLoad(t, c, 4, 2000, 60000)
+	l := startLoad(t, c, 4, 2000, 40000)
 	r := startRun(t, c, kafkatest.UniqueName(t, "m"), []string{l.topic}, "")
 	waitCopying(t, c, r, l.topic, 5000)
 	id := c.Target.Brokers()[0].ID
@@ -169,53 +167,137 @@ func TestTargetBrokerKilled(t *testing.T) {
 	r.stop(t)
 }
 
-// TestSourceBrokersKilledInTurn is the rolling failure a new user met: a 3+3
-// source, each broker killed with SIGKILL and started again in turn under 3,000
-// records/s. The broker that coordinates kmigrate's writer-lock group goes down
-// with one of them; kmigrate used to exit with "lost the migration's
-// single-writer lock ... UNKNOWN_MEMBER_ID" although no other instance existed.
-func TestSourceBrokersKilledInTurn(t *testing.T) {
-	c := ownClouds(t, "roll", kafkatest.Options{Topology: kafkatest.TopologySeed}, kafkatest.Options{})
+// TestBrokersFailOnBothSides runs a 3+3 source on Kafka 4.1 and a 3+3 target on
+// Kafka 3.9 (the reverse of the usual managed 3.x to 4.x move) under 2,000
+// records/s, and fails brokers on both sides in turn:
+//   - each source broker killed with SIGKILL and started again: the leaders of
+//     busy partitions move, and so does the coordinator of kmigrate's writer-lock
+//     group (kmigrate used to exit with "lost the migration's single-writer lock
+//     ... UNKNOWN_MEMBER_ID" although no other instance existed);
+//   - the source's active controller killed and started again;
+//   - a rolling restart of every target broker;
+//   - the target broker leading a busy partition killed and started again.
+//
+// kmigrate must ride it all out without operator action.
+func TestBrokersFailOnBothSides(t *testing.T) {
+	c := ownClouds(t, "roll", kafkatest.Options{Topology: kafkatest.TopologySeed},
+		kafkatest.Options{Topology: kafkatest.TopologySeed, Version: "3.9.1"})
 	ctx := context.Background()
-	l := startLoad(t, c, 6, 3000, 120000)
+	l := startLoad(t, c, 6, 2000, 300000)
 	r := startRun(t, c, kafkatest.UniqueName(t, "m"), []string{l.topic}, "")
 	waitCopying(t, c, r, l.topic, 5000)
 	var figures []string
-	for _, b := range c.Source.Brokers() {
-		if err := c.Source.KillBroker(b.ID); err != nil {
+	// down keeps a node of cl down for at least d, then starts it and waits until
+	// kmigrate copies on.
+	down := func(cl *kafkatest.Cluster, what string, id int32, kill func(int32) error, d time.Duration) {
+		t.Helper()
+		if err := kill(id); err != nil {
 			t.Fatal(err)
 		}
-		killed := time.Now()
-		// Down past the brokers' session timeout, so leaders and the coordinator
-		// move.
-		kafkatest.Eventually(t, time.Minute, func() error {
+		at := time.Now()
+		kafkatest.Eventually(t, d+30*time.Second, func() error {
 			r.alive(t)
-			if time.Since(killed) < 12*time.Second {
-				return fmt.Errorf("source broker %d down", b.ID)
+			if time.Since(at) < d {
+				return fmt.Errorf("%s down", what)
 			}
 			return nil
 		})
-		if err := c.Source.StartBroker(ctx, b.ID); err != nil {
+		if err := cl.StartNode(ctx, id); err != nil {
 			t.Fatal(err)
 		}
 		back := time.Now()
-		r.alive(t)
-		figures = append(figures, fmt.Sprintf("broker %d down %.1fs", b.ID, back.Sub(killed).Seconds()))
+		copying(t, c, r, l.topic)
+		figures = append(figures, fmt.Sprintf("%s down %.1fs, copying %.1fs after its start", what, back.Sub(at).Seconds(), time.Since(back).Seconds()))
 	}
+	for _, b := range c.Source.Brokers() {
+		// Down past the brokers' session timeout, so leaders and the coordinator move.
+		down(c.Source, fmt.Sprintf("source broker %d", b.ID), b.ID, c.Source.KillNode, 12*time.Second)
+	}
+	var leader int32
+	kafkatest.Eventually(t, time.Minute, func() error {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		var err error
+		leader, err = c.Source.ActiveController(cctx)
+		return err
+	})
+	down(c.Source, fmt.Sprintf("source active controller %d", leader), leader, c.Source.KillNode, 5*time.Second)
+	for _, b := range c.Target.Brokers() {
+		if err := c.Target.RestartNode(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now()
+		copying(t, c, r, l.topic)
+		figures = append(figures, fmt.Sprintf("target broker %d restarted, copying %.1fs after", b.ID, time.Since(at).Seconds()))
+	}
+	busy := partitionLeader(t, c.Target, l.topic, 0)
+	down(c.Target, fmt.Sprintf("target broker %d (leader of %s[0])", busy, l.topic), busy, c.Target.KillNode, 12*time.Second)
 	o := finish(t, c, r, l, time.Now(), 3*time.Minute)
-	t.Logf("%s; zero lag %.1fs after the last restart; events:\n%s", strings.Join(figures, ", "), o.recovered.Seconds(), events(t, r))
+	t.Logf("%s; zero lag %.1fs after the last restart; events:\n%s", strings.Join(figures, "; "), o.recovered.Seconds(), events(t, r))
 	r.stop(t)
 }
 
-// TestPartitionsIncreased adds partitions to the source topic in the middle of a
-// copy under load: kmigrate must create them on the target and copy them from
-// their start, and the producer writes to them at once.
-func TestPartitionsIncreased(t *testing.T) {
+// copying waits until the target grows by some records: kmigrate copies on.
+func copying(t *testing.T, c *clouds.Clouds, r *run, topic string) {
+	t.Helper()
+	var from int64 = -1
+	kafkatest.Eventually(t, 2*time.Minute, func() error {
+		r.alive(t)
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ends, err := endOffsets(cctx, c.Target, topic)
+		if err != nil {
+			return err
+		}
+		var sum int64
+		for _, e := range ends {
+			sum += e
+		}
+		if from < 0 {
+			from = sum
+		}
+		if sum < from+500 {
+			return fmt.Errorf("the target holds %d records, %d more since waiting", sum, sum-from)
+		}
+		return nil
+	})
+}
+
+// partitionLeader returns the broker leading topic[p] on cl.
+func partitionLeader(t *testing.T, cl *kafkatest.Cluster, topic string, p int32) int32 {
+	t.Helper()
+	var leader int32
+	kafkatest.Eventually(t, time.Minute, func() error {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		md, err := cl.Admin(t).Metadata(cctx, topic)
+		if err != nil {
+			return err
+		}
+		pd, ok := md.Topics[topic].Partitions[p]
+		if !ok || pd.Leader < 0 {
+			return fmt.Errorf("%s[%d] has no leader", topic, p)
+		}
+		leader = pd.Leader
+		return nil
+	})
+	return leader
+}
+
+// TestTopicChangedMidCopy adds partitions to the source topic in the middle of
+// a copy under load, and then changes its cleanup.policy from delete to
+// compact: kmigrate must create the new partitions on the target and copy them
+// from their start (the producer writes to them at once), and carry the new
+// policy to the target topic, with every record still copied exactly once.
+func TestTopicChangedMidCopy(t *testing.T) {
 	c := sharedClouds(t)
-	l := startLoad(t, c, 2, 2000, 40000)
+	ctx := context.Background()
+	// Keyed, since a compacted topic refuses records without a key.
+	l := startLoadWith(t, c, 2, clouds.ProducerOptions{Rate: 2000, Max: 40000, RepeatingKeys: 500})
 	r := startRun(t, c, kafkatest.UniqueName(t, "m"), []string{l.topic}, "")
 	waitCopying(t, c, r, l.topic, 2000)
-	resp, err := c.Source.Admin(t).CreatePartitions(context.Background(), 2, l.topic)
+	adm := c.Source.Admin(t)
+	resp, err := adm.CreatePartitions(ctx, 2, l.topic)
 	if err == nil {
 		err = resp.Error()
 	}
@@ -224,7 +306,7 @@ func TestPartitionsIncreased(t *testing.T) {
 	}
 	added := time.Now()
 	kafkatest.Eventually(t, time.Minute, func() error {
-		ends, err := endOffsets(context.Background(), c.Source, l.topic)
+		ends, err := endOffsets(ctx, c.Source, l.topic)
 		if err == nil && len(ends) != 4 {
 			err = fmt.Errorf("source lists %d partitions", len(ends))
 		}
@@ -232,23 +314,58 @@ func TestPartitionsIncreased(t *testing.T) {
 	})
 	// A second producer, started after the increase, writes to all four (the
 	// first keeps the partitions it knew); both are in the ledger.
-	second, err := clouds.StartProducer(context.Background(), c.Source, l.topic, clouds.ProducerOptions{
-		Rate: 1000, Max: 10000, ValuePrefix: "1", Props: []string{"metadata.max.age.ms=1000"}})
+	second, err := clouds.StartProducer(ctx, c.Source, l.topic, clouds.ProducerOptions{
+		Rate: 1000, Max: 10000, ValuePrefix: "1", RepeatingKeys: 500, Props: []string{"metadata.max.age.ms=1000"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.more = append(l.more, second)
-	o := finish(t, c, r, l, added, 2*time.Minute)
-	for _, p := range []int32{2, 3} {
-		got, err := endOffsets(context.Background(), c.Target, l.topic)
+	copying(t, c, r, l.topic)
+	compact := "compact"
+	alt, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "cleanup.policy", Value: &compact}}, l.topic)
+	if err == nil {
+		_, err = alt.On(l.topic, nil)
+	}
+	if err != nil {
+		t.Fatalf("change cleanup.policy of %s: %v", l.topic, err)
+	}
+	changed := time.Now()
+	var carried time.Duration
+	kafkatest.Eventually(t, time.Minute, func() error {
+		r.alive(t)
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		rc, err := c.Target.Admin(t).DescribeTopicConfigs(cctx, l.topic)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
+		cfg, err := rc.On(l.topic, nil)
+		if err != nil {
+			return err
+		}
+		for _, kv := range cfg.Configs {
+			if kv.Key == "cleanup.policy" {
+				if kv.MaybeValue() != compact {
+					return fmt.Errorf("target cleanup.policy %q", kv.MaybeValue())
+				}
+				carried = time.Since(changed)
+				return nil
+			}
+		}
+		return fmt.Errorf("target topic has no cleanup.policy")
+	})
+	o := finish(t, c, r, l, added, 2*time.Minute)
+	got, err := endOffsets(ctx, c.Target, l.topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []int32{2, 3} {
 		if got[p] == 0 {
 			t.Errorf("partition %d, added mid-copy, is empty on the target: the producer never wrote to it, or kmigrate never copied it", p)
 		}
 	}
-	t.Logf("partitions 2 and 3 added mid-copy; all 4 exact; zero lag %.1fs after the increase; events:\n%s", o.recovered.Seconds(), events(t, r))
+	t.Logf("partitions 2 and 3 added mid-copy, all 4 exact; cleanup.policy compact on the target %.1fs after the change; zero lag %.1fs after the increase; events:\n%s",
+		carried.Seconds(), o.recovered.Seconds(), events(t, r))
 	r.stop(t)
 }
 

@@ -137,6 +137,9 @@ type ProducerOptions struct {
 	// ValuePrefix, a number, makes the values "PREFIX.N" instead of "N", so that
 	// two producers on one topic write distinct values.
 	ValuePrefix string
+	// RepeatingKeys, when above 0, keys the records "0" to "RepeatingKeys-1" in
+	// turn (a compacted topic refuses records without a key).
+	RepeatingKeys int
 	// Props are producer settings ("metadata.max.age.ms=1000") added to its
 	// defaults.
 	Props []string
@@ -150,6 +153,9 @@ func StartProducer(ctx context.Context, cl *kafkatest.Cluster, topic string, o P
 		"--throughput", strconv.Itoa(o.Rate), "--max-messages", strconv.Itoa(o.Max)}
 	if o.ValuePrefix != "" {
 		args = append(args, "--value-prefix", o.ValuePrefix)
+	}
+	if o.RepeatingKeys > 0 {
+		args = append(args, "--repeating-keys", strconv.Itoa(o.RepeatingKeys))
 	}
 	if props := o.Props; len(props) > 0 {
 		f, err := os.CreateTemp(cl.Dir, "producer-*.properties")

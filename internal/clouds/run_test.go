@@ -43,27 +43,52 @@ type run struct {
 	logs   kafkatest.SyncBuffer
 	exited chan struct{}
 	err    error
+	// passwords holds, per cloud whose PROXIED listener is secure, the file
+	// kmigrate reads its SCRAM password from.
+	passwords map[string]string
 }
+
+// scramUser is the user kmigrate logs in as on a cloud whose PROXIED listener is
+// SASL_SSL.
+const scramUser = "kmigrate"
 
 // startRun writes a configuration migrating topics (through the proxies, with
 // short intervals, and the extra replication settings, indented YAML lines) and
 // starts `kmigrate run` on it; the process is killed when the test ends if it
-// still runs.
+// still runs. Where a cloud's PROXIED listener is secure, kmigrate logs in there
+// with SCRAM-SHA-512 over TLS as scramUser, whose password the test sets.
 func startRun(t *testing.T, c *clouds.Clouds, migration string, topics []string, replication string) *run {
 	t.Helper()
 	var inc []string
 	for _, tp := range topics {
 		inc = append(inc, strconv.Quote(tp))
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	dir := t.TempDir()
+	passwords := map[string]string{}
+	security := func(cloud string) string {
+		cl, _ := c.Cluster(cloud)
+		if !cl.Options.ProxiedSecure {
+			return ""
+		}
+		path := filepath.Join(dir, cloud+"-password")
+		passwords[cloud] = path
+		setPassword(t, cl, path, "first-"+strconv.Itoa(os.Getpid()))
+		return fmt.Sprintf(`  tls:
+    ca_file: %q
+  sasl:
+    mechanism: SCRAM-SHA-512
+    username: %s
+    password_file: %q
+`, cl.CAFile, scramUser, path)
+	}
 	body := fmt.Sprintf(`migration: %s
 source:
   bootstrap_servers: [%s]
   request_timeout: 10s
-target:
+%starget:
   bootstrap_servers: [%s]
   request_timeout: 10s
-topics:
+%stopics:
   include: [%s]
 replication:
   checkpoint_interval: 200ms
@@ -72,11 +97,50 @@ replication:
   interval: 1s
 http:
   listen: %q
-`, migration, strings.Join(c.Source.ProxiedBootstrap, ","), strings.Join(c.Target.ProxiedBootstrap, ","),
-		strings.Join(inc, ", "), replication, addr)
-	path := filepath.Join(t.TempDir(), "kmigrate.yaml")
+`, migration, strings.Join(c.Source.ProxiedBootstrap, ","), security(clouds.AWS),
+		strings.Join(c.Target.ProxiedBootstrap, ","), security(clouds.GCP),
+		strings.Join(inc, ", "), replication, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	path := filepath.Join(dir, "kmigrate.yaml")
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	r := launch(t, path)
+	r.passwords = passwords
+	return r
+}
+
+// again starts another `kmigrate run` on r's configuration, with an HTTP server
+// of its own: a restart after r was killed, or a second instance beside it.
+func (r *run) again(t *testing.T) *run {
+	t.Helper()
+	body, err := os.ReadFile(r.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := strings.TrimPrefix(r.http, "http://")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	path := filepath.Join(t.TempDir(), "kmigrate.yaml")
+	if err := os.WriteFile(path, []byte(strings.Replace(string(body), strconv.Quote(old), strconv.Quote(addr), 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := launch(t, path)
+	n.passwords = r.passwords
+	return n
+}
+
+// launch starts `kmigrate run -c path`; the process is killed when the test ends
+// if it still runs, and its log kept when the test failed.
+func launch(t *testing.T, path string) *run {
+	t.Helper()
+	body, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addr string
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "listen: "); ok {
+			addr, _ = strconv.Unquote(v)
+		}
 	}
 	r := &run{cfg: path, http: "http://" + addr, exited: make(chan struct{})}
 	r.cmd = exec.Command(kafkatest.KmigrateBinary(t), "run", "-c", path, "--log-format", "json")
@@ -97,6 +161,7 @@ http:
 			if t.Failed() {
 				parts = r.get("/api/partitions")
 				// The goroutines of a stuck process, in its log.
+				_ = r.cmd.Process.Signal(syscall.SIGCONT)
 				_ = r.cmd.Process.Signal(syscall.SIGQUIT)
 				select {
 				case <-r.exited:
@@ -106,7 +171,7 @@ http:
 			_ = r.cmd.Process.Kill()
 			<-r.exited
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv("KMIGRATE_KEEP_LOGS") != "" {
 			dir := filepath.Join(os.TempDir(), "kmclouds-logs")
 			path := filepath.Join(dir, kafkatest.UniqueName(t, "kmigrate")+".log")
 			_ = os.MkdirAll(dir, 0o755)
@@ -115,6 +180,34 @@ http:
 		}
 	})
 	return r
+}
+
+// kill ends r with SIGKILL and waits for it to be gone.
+func (r *run) kill(t *testing.T) {
+	t.Helper()
+	if err := r.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-r.exited
+}
+
+// setPassword sets user scramUser's SCRAM-SHA-512 password on cl (through its
+// PLAINTEXT listener, inside the cloud) and then writes it to the file kmigrate
+// reads: a rotation as an operator does it.
+func setPassword(t *testing.T, cl *kafkatest.Cluster, file, password string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := cl.Admin(t).AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: scramUser, Mechanism: kadm.ScramSha512, Iterations: 4096, Password: password}})
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		t.Fatalf("set the SCRAM password of %s on %s: %v", scramUser, cl.Name, err)
+	}
+	if err := os.WriteFile(file, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func tailLines(s string, n int) string {

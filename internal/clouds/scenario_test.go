@@ -28,14 +28,20 @@ type load struct {
 // per second for total records, and a consumer group that reads half of them.
 func startLoad(t *testing.T, c *clouds.Clouds, partitions int32, rate, total int) *load {
 	t.Helper()
-	l := &load{topic: kafkatest.UniqueName(t, "t"), group: kafkatest.UniqueName(t, "g"), total: total, began: time.Now()}
+	return startLoadWith(t, c, partitions, clouds.ProducerOptions{Rate: rate, Max: total})
+}
+
+// startLoadWith is startLoad with the producer's options spelled out.
+func startLoadWith(t *testing.T, c *clouds.Clouds, partitions int32, o clouds.ProducerOptions) *load {
+	t.Helper()
+	l := &load{topic: kafkatest.UniqueName(t, "t"), group: kafkatest.UniqueName(t, "g"), total: o.Max, began: time.Now()}
 	kafkatest.CreateTopic(t, c.Source, l.topic, partitions, nil)
 	ctx := context.Background()
 	var err error
-	if l.producer, err = clouds.StartProducer(ctx, c.Source, l.topic, clouds.ProducerOptions{Rate: rate, Max: total}); err != nil {
+	if l.producer, err = clouds.StartProducer(ctx, c.Source, l.topic, o); err != nil {
 		t.Fatal(err)
 	}
-	if l.consumer, err = clouds.StartConsumer(ctx, c.Source, l.topic, l.group, total/2); err != nil {
+	if l.consumer, err = clouds.StartConsumer(ctx, c.Source, l.topic, l.group, o.Max/2); err != nil {
 		t.Fatal(err)
 	}
 	return l

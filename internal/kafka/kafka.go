@@ -236,13 +236,23 @@ func Identify(ctx context.Context, role Role, c config.Cluster, cl *kgo.Client) 
 	}
 	id := Identity{ClusterID: m.Cluster, Brokers: len(m.Brokers), Controller: m.Controller}
 	if vs, err := kadm.NewClient(cl).ApiVersions(ctx); err == nil {
-		vs.Each(func(v kadm.BrokerApiVersions) {
-			if g := v.VersionGuess(); id.Version == "" && v.Err == nil && g != "" {
-				id.Version = g
-			}
-		})
+		id.Version = versionGuess(vs)
 	}
 	return id, nil
+}
+
+// versionGuess returns the Kafka version the first broker that answered
+// answers like; empty when none did. A broker whose request failed has no
+// versions to guess from.
+func versionGuess(vs kadm.BrokersApiVersions) string {
+	var guess string
+	vs.Each(func(v kadm.BrokerApiVersions) {
+		if v.Err != nil || guess != "" {
+			return
+		}
+		guess = v.VersionGuess()
+	})
+	return guess
 }
 
 // Brokers is Ping that also returns the number of brokers in the cluster.

@@ -20,8 +20,8 @@ const (
 	ListenerPlaintext = "PLAINTEXT"
 	ListenerSASL      = "SASL"
 	ListenerSSL       = "SSL"
-	// ListenerProxied is a PLAINTEXT listener that advertises another address
-	// (Options.Proxied).
+	// ListenerProxied is a listener that advertises another address
+	// (Options.Proxied): PLAINTEXT, or SASL_SSL with Options.ProxiedSecure.
 	ListenerProxied  = "PROXIED"
 	listenerInternal = "INTERNAL"
 	listenerCtrl     = "CONTROLLER"
@@ -107,7 +107,9 @@ func (c *Cluster) nodeConfig(n *Node) *props {
 	if o.TLS {
 		protoMap = append(protoMap, ListenerSSL+":SSL")
 	}
-	if o.Proxied != "" {
+	if o.Proxied != "" && o.ProxiedSecure {
+		protoMap = append(protoMap, ListenerProxied+":SASL_SSL")
+	} else if o.Proxied != "" {
 		protoMap = append(protoMap, ListenerProxied+":PLAINTEXT")
 	}
 	p.set("listener.security.protocol.map", strings.Join(protoMap, ","))
@@ -148,12 +150,24 @@ func (c *Cluster) nodeConfig(n *Node) *props {
 		}
 	}
 	if o.TLS && n.IsBroker() {
-		lp := "listener.name." + strings.ToLower(ListenerSSL) + "."
-		p.set(lp+"ssl.keystore.type", "PEM")
-		p.set(lp+"ssl.keystore.location", c.tls.Keystore)
-		p.set(lp+"ssl.truststore.type", "PEM")
-		p.set(lp+"ssl.truststore.location", c.CAFile)
-		p.set(lp+"ssl.client.auth", "none")
+		tlsListeners := []string{ListenerSSL}
+		if o.ProxiedSecure {
+			tlsListeners = append(tlsListeners, ListenerProxied)
+		}
+		for _, l := range tlsListeners {
+			lp := "listener.name." + strings.ToLower(l) + "."
+			p.set(lp+"ssl.keystore.type", "PEM")
+			p.set(lp+"ssl.keystore.location", c.tls.Keystore)
+			p.set(lp+"ssl.truststore.type", "PEM")
+			p.set(lp+"ssl.truststore.location", c.CAFile)
+			p.set(lp+"ssl.client.auth", "none")
+		}
+	}
+	if o.ProxiedSecure && n.IsBroker() {
+		lp := "listener.name." + strings.ToLower(ListenerProxied) + "."
+		p.set(lp+"sasl.enabled.mechanisms", "SCRAM-SHA-256,SCRAM-SHA-512")
+		p.set(lp+"scram-sha-256.sasl.jaas.config", scramModule+" required;")
+		p.set(lp+"scram-sha-512.sasl.jaas.config", scramModule+" required;")
 	}
 
 	// Authorization.

@@ -61,6 +61,11 @@ type Options struct {
 	// bootstrap through a proxy then reach every broker through its proxy, while
 	// the PLAINTEXT listener still advertises the brokers' own addresses.
 	Proxied string `json:"proxied,omitempty"`
+	// ProxiedSecure makes the PROXIED listener SASL_SSL instead of PLAINTEXT:
+	// SCRAM-SHA-256 and SCRAM-SHA-512 for the cluster's users over TLS with the
+	// cluster's certificate (valid for 127.0.0.1, where proxies listen). It needs
+	// Proxied, and implies SASL and TLS.
+	ProxiedSecure bool `json:"proxied_secure,omitempty"`
 	// OAuth adds OAUTHBEARER to the SASL listener, with Kafka's unsecured JWS
 	// validator (any unsigned token with sub and exp claims) and sessions that
 	// must authenticate again every OAuthSessionMillis. It implies SASL.
@@ -78,6 +83,12 @@ func (o Options) normalize() (Options, error) {
 	}
 	if o.Topology != TopologySingle && o.Topology != TopologySeed {
 		return o, fmt.Errorf("check options: unknown topology %q (want %s or %s)", o.Topology, TopologySingle, TopologySeed)
+	}
+	if o.ProxiedSecure {
+		if o.Proxied == "" {
+			return o, fmt.Errorf("check options: proxied_secure without proxied addresses")
+		}
+		o.SASL, o.TLS = true, true
 	}
 	if o.Authorizer || o.OAuth {
 		o.SASL = true
@@ -123,6 +134,9 @@ func (o Options) String() string {
 	}
 	if o.Proxied != "" {
 		s += " --proxied " + o.Proxied
+	}
+	if o.ProxiedSecure {
+		s += " --proxied-secure"
 	}
 	return s
 }
@@ -450,7 +464,11 @@ func (c *Cluster) layout() error {
 		c.InternalPassword = pw
 	}
 	if c.Options.TLS {
-		f, err := writeTLS(filepath.Join(c.Dir, "tls"), c.Name)
+		var hosts []string
+		if c.Options.Host != "" {
+			hosts = append(hosts, c.Options.Host)
+		}
+		f, err := writeTLS(filepath.Join(c.Dir, "tls"), c.Name, hosts...)
 		if err != nil {
 			return err
 		}
@@ -1008,6 +1026,33 @@ func ptrString(s *string) string {
 		return "none"
 	}
 	return *s
+}
+
+// ActiveController returns the node id of the metadata quorum's leader, asked
+// on the PLAINTEXT listener.
+func (c *Cluster) ActiveController(ctx context.Context) (int32, error) {
+	opts, err := c.listenerOpts(ListenerPlaintext, "", "")
+	if err != nil {
+		return 0, err
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return 0, fmt.Errorf("create client of cluster %s: %w", c.Name, err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrDescribeQuorumRequest()
+	rt := kmsg.NewDescribeQuorumRequestTopic()
+	rt.Topic = "__cluster_metadata"
+	rt.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
+	req.Topics = []kmsg.DescribeQuorumRequestTopic{rt}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return 0, fmt.Errorf("describe the metadata quorum of %s: %w", c.Name, err)
+	}
+	if len(resp.Topics) == 0 || len(resp.Topics[0].Partitions) == 0 || resp.Topics[0].Partitions[0].LeaderID < 0 {
+		return 0, fmt.Errorf("describe the metadata quorum of %s: no leader", c.Name)
+	}
+	return resp.Topics[0].Partitions[0].LeaderID, nil
 }
 
 // Healthy checks that every node process is alive and every broker is registered.

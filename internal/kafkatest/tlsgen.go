@@ -113,8 +113,9 @@ type tlsFiles struct {
 	Key      string // broker key alone
 }
 
-// writeTLS makes a CA and a broker certificate for 127.0.0.1 and localhost in dir.
-func writeTLS(dir, cluster string) (tlsFiles, error) {
+// writeTLS makes a CA and a broker certificate for 127.0.0.1, localhost and
+// the further hosts (a namespace's address) in dir.
+func writeTLS(dir, cluster string, hosts ...string) (tlsFiles, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return tlsFiles{}, fmt.Errorf("create tls directory %s: %w", dir, err)
 	}
@@ -122,7 +123,7 @@ func writeTLS(dir, cluster string) (tlsFiles, error) {
 	if err != nil {
 		return tlsFiles{}, err
 	}
-	cert, key, err := ca.Issue("broker."+cluster, "127.0.0.1", "localhost")
+	cert, key, err := ca.Issue("broker."+cluster, append([]string{"127.0.0.1", "localhost"}, hosts...)...)
 	if err != nil {
 		return tlsFiles{}, err
 	}

@@ -7,10 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"sort"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -159,11 +162,16 @@ func acquireLock(ctx context.Context, cl *kgo.Client, log *slog.Logger, fence *k
 		l.info.Holder, l.info.HTTP = l.holder, share.http
 	}
 	deadline := time.Now().Add(wait)
+	// A fault that heals (a connection reset, a coordinator moving) is waited
+	// out for at least startRetry, whatever wait is.
+	retryUntil := time.Now().Add(max(wait, startRetry))
 	for share == nil {
 		others, err := l.members(ctx)
-		if err != nil && kerr.IsRetriable(err) && time.Now().Before(deadline) {
-			// A new cluster's group coordinator may still be loading.
-			if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+		if err != nil && transient(err) && time.Now().Before(retryUntil) {
+			// A new cluster's group coordinator may still be loading, or the
+			// link failed for a moment.
+			log.Warn("writer lock: the source did not answer; trying again", "group", group, "err", err)
+			if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
 				return nil, err
 			}
 			continue
@@ -181,14 +189,14 @@ func acquireLock(ctx context.Context, cl *kgo.Client, log *slog.Logger, fence *k
 			return nil, err
 		}
 	}
-	if err := l.join(ctx); err != nil {
+	if err := retryRetriable(ctx, startRetry, func() error { return l.join(ctx) }); err != nil {
 		return nil, err
 	}
 	if share != nil {
 		l.acquired = time.Now()
 		return l, nil
 	}
-	if err := l.checkAlone(ctx); err != nil {
+	if err := retryRetriable(ctx, startRetry, func() error { return l.checkAlone(ctx) }); err != nil {
 		l.release(false)
 		return nil, err
 	}
@@ -237,13 +245,32 @@ func (l *writerLock) claim(ctx context.Context, migration, stateTopic string, tg
 	return nil
 }
 
+// startRetry bounds how long the writer lock's start waits out faults that
+// heal (transient): connection resets, a link down for a while, a coordinator
+// loading or moving.
+const startRetry = 2 * time.Minute
+
+// transient reports whether err is a fault that heals by itself: an error Kafka
+// calls retriable (a coordinator loading or moving), or a connection that
+// failed, broke or timed out. A cancelled context is not.
+func transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var op *net.OpError
+	var eof *kgo.ErrFirstReadEOF
+	return kerr.IsRetriable(err) || isNetErr(err) || errors.As(err, &op) || errors.As(err, &eof) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
 // retryRetriable calls f until it succeeds, fails with an error that is not
-// retriable (a coordinator loading or moving is), or timeout passes.
+// transient, or timeout passes.
 func retryRetriable(ctx context.Context, timeout time.Duration, f func() error) error {
 	deadline := time.Now().Add(timeout)
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		err := f()
-		if err == nil || !kerr.IsRetriable(err) || time.Now().Add(wait).After(deadline) {
+		if err == nil || !transient(err) || time.Now().Add(wait).After(deadline) {
 			return err
 		}
 		if serr := sleepCtx(ctx, wait); serr != nil {
@@ -401,6 +428,11 @@ func (l *writerLock) checkAlone(ctx context.Context) error {
 		return err
 	}
 	for _, o := range others {
+		if o.Host == l.info.Host && o.PID == l.info.PID && o.Started.Equal(l.info.Started) {
+			// This process's own membership from a join whose answer was
+			// lost: it expires with its session.
+			continue
+		}
 		if !o.Started.After(l.info.Started) {
 			return fmt.Errorf("another kmigrate run of this migration is alive (%s, group %s on the source): two processes must never write the same partitions; stop it first", o, l.group)
 		}

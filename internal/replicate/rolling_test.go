@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kmigrate/kmigrate/internal/kafkatest"
 	"github.com/kmigrate/kmigrate/internal/replicate"
@@ -19,22 +18,11 @@ func activeController(t *testing.T, c *kafkatest.Cluster) int32 {
 	t.Helper()
 	var id int32
 	kafkatest.Eventually(t, 60*time.Second, func() error {
-		req := kmsg.NewPtrDescribeQuorumRequest()
-		rt := kmsg.NewDescribeQuorumRequestTopic()
-		rt.Topic = "__cluster_metadata"
-		rt.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
-		req.Topics = []kmsg.DescribeQuorumRequestTopic{rt}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		resp, err := req.RequestWith(ctx, c.Client(t))
-		if err != nil {
-			return err
-		}
-		if len(resp.Topics) == 0 || len(resp.Topics[0].Partitions) == 0 || resp.Topics[0].Partitions[0].LeaderID < 0 {
-			return fmt.Errorf("no quorum leader in %+v", resp)
-		}
-		id = resp.Topics[0].Partitions[0].LeaderID
-		return nil
+		var err error
+		id, err = c.ActiveController(ctx)
+		return err
 	})
 	return id
 }
