@@ -27,7 +27,7 @@ import (
 func TestSecureAcrossVersions(t *testing.T) {
 	c := ownClouds(t, "sec", kafkatest.Options{Version: "3.9.1", ProxiedSecure: true}, kafkatest.Options{ProxiedSecure: true})
 	ctx := context.Background()
-	l := startLoad(t, c, 4, 1000, 120000)
+	l := startLoad(t, c, 4, 1000, 80000)
 	r := startRun(t, c, kafkatest.UniqueName(t, "m"), []string{l.topic}, "")
 	crossCloudLink(t, c)
 	waitCopying(t, c, r, l.topic, 2000)
