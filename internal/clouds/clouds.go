@@ -49,6 +49,7 @@ type Clouds struct {
 	mu      sync.Mutex
 	proxies map[string][]*toxiproxy.Proxy
 	faults  map[string][]string // cloud -> faults in force, for Describe
+	toxics  map[string]map[string][]byte // cloud -> toxic name -> its JSON spec
 }
 
 // Up makes the namespaces, starts the proxies and both clusters (at the same
@@ -63,6 +64,7 @@ func Up(ctx context.Context, o Options) (_ *Clouds, err error) {
 		server:  toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop()),
 		proxies: map[string][]*toxiproxy.Proxy{},
 		faults:  map[string][]string{},
+		toxics:  map[string]map[string][]byte{},
 	}
 	defer func() {
 		if err != nil {
@@ -241,8 +243,9 @@ func (c *Clouds) Resets(cloud string, share float64, after time.Duration) error 
 func (c *Clouds) Clear(ctx context.Context, cloud string) error {
 	errs := []error{c.Heal(ctx, cloud), c.Bandwidth(ctx, cloud, 0)}
 	c.mu.Lock()
-	for _, p := range c.proxies[cloud] {
-		p.Toxics.ResetToxics(ctx)
+	if len(c.toxics[cloud]) > 0 {
+		c.toxics[cloud] = nil
+		errs = append(errs, c.rebuild(cloud))
 	}
 	c.faults[cloud] = nil
 	c.mu.Unlock()
@@ -291,12 +294,15 @@ func (c *Clouds) setToxic(cloud string, spec map[string]any) error {
 		return fmt.Errorf("no cloud %q (want %s or %s)", cloud, AWS, GCP)
 	}
 	name := spec["name"].(string)
+	_, replace := c.toxics[cloud][name]
+	if c.toxics[cloud] == nil {
+		c.toxics[cloud] = map[string][]byte{}
+	}
+	c.toxics[cloud][name] = data
+	if replace {
+		return c.rebuild(cloud)
+	}
 	for _, p := range ps {
-		if p.Toxics.GetToxic(name) != nil {
-			if err := p.Toxics.RemoveToxic(context.Background(), name); err != nil {
-				return fmt.Errorf("replace toxic %s of %s: %w", name, p.Name, err)
-			}
-		}
 		if _, err := p.Toxics.AddToxicJson(strings.NewReader(string(data))); err != nil {
 			return fmt.Errorf("add toxic %s to %s: %w", name, p.Name, err)
 		}
@@ -307,15 +313,51 @@ func (c *Clouds) setToxic(cloud string, spec map[string]any) error {
 func (c *Clouds) removeToxics(cloud string, names ...string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, p := range c.proxies[cloud] {
-		for _, name := range names {
-			if p.Toxics.GetToxic(name) == nil {
-				continue
+	removed := false
+	for _, name := range names {
+		if _, ok := c.toxics[cloud][name]; ok {
+			delete(c.toxics[cloud], name)
+			removed = true
+		}
+	}
+	if !removed {
+		return nil
+	}
+	return c.rebuild(cloud)
+}
+
+// rebuild replaces every proxy of cloud with a new one on the same address
+// that carries the toxics of c.toxics[cloud], and is how toxics are taken away.
+// Toxiproxy's own removal can deadlock: a latency toxic interrupted while it
+// holds data sends it on to the next toxic, and when that is a reset that has
+// already ended its connection, nobody receives, and the removal (holding the
+// proxy's lock, so that no new connection is accepted either) waits forever.
+// Connections through the old proxies are closed: lifting a fault costs each
+// client of that cloud one reconnection. c.mu must be held.
+func (c *Clouds) rebuild(cloud string) error {
+	ps := c.proxies[cloud]
+	for i, p := range ps {
+		listen, upstream := p.Listen, p.Upstream
+		p.Stop()
+		n := toxiproxy.NewProxy(c.server, p.Name, listen, upstream)
+		var err error
+		for range 50 {
+			// The old listener's port is free again at once; a short retry
+			// covers a slow close.
+			if err = n.Start(); err == nil {
+				break
 			}
-			if err := p.Toxics.RemoveToxic(context.Background(), name); err != nil {
-				return fmt.Errorf("remove toxic %s of %s: %w", name, p.Name, err)
+			time.Sleep(20 * time.Millisecond) // waiting for a port to be released, not synchronisation
+		}
+		if err != nil {
+			return fmt.Errorf("restart proxy %s on %s: %w", p.Name, listen, err)
+		}
+		for name, data := range c.toxics[cloud] {
+			if _, err := n.Toxics.AddToxicJson(strings.NewReader(string(data))); err != nil {
+				return fmt.Errorf("add toxic %s to %s: %w", name, p.Name, err)
 			}
 		}
+		ps[i] = n
 	}
 	return nil
 }

@@ -99,8 +99,15 @@ func TestKilledAndPausedUnderFaults(t *testing.T) {
 	copying(t, c, r, l.topic)
 	figures = append(figures, fmt.Sprintf("killed following, copying again %.1fs after", time.Since(at).Seconds()))
 
-	// 4. Paused past its lock's session: a second instance takes over, and the
-	// zombie, resumed, must write nothing and exit non-zero.
+	// 4. Paused past its lock's session, mid-copy of fresh records: a second
+	// instance takes over, and the zombie, resumed, must write nothing and exit
+	// non-zero.
+	fresh, err := clouds.StartProducer(ctx, c.Source, l.topic, clouds.ProducerOptions{Rate: 1000, Max: 30000, ValuePrefix: "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.more = append(l.more, fresh)
+	copying(t, c, r, l.topic)
 	zombie := r
 	if err := zombie.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
@@ -120,6 +127,9 @@ func TestKilledAndPausedUnderFaults(t *testing.T) {
 		}
 		return err
 	})
+	if caughtUp(c, l.topic) == nil {
+		t.Fatal("the target caught up while the writer was paused: nothing is left for the second instance, the test proves nothing")
+	}
 	r = zombie.again(t)
 	copying(t, c, r, l.topic)
 	took := time.Since(paused)
