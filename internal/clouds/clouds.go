@@ -48,7 +48,7 @@ type Clouds struct {
 	server  *toxiproxy.ApiServer
 	mu      sync.Mutex
 	proxies map[string][]*toxiproxy.Proxy
-	faults  map[string][]string // cloud -> faults in force, for Describe
+	faults  map[string][]string          // cloud -> faults in force, for Describe
 	toxics  map[string]map[string][]byte // cloud -> toxic name -> its JSON spec
 }
 
