@@ -176,6 +176,32 @@ func (rt *migration) watchWhole(ctx context.Context) {
 	}
 }
 
+// openRetrying calls open until it succeeds, ctx ends (nil clients) or the
+// engine ends first (ended, with the engine's error). Group translation opens
+// its clients once the copy runs: both clusters answered at the start, so a
+// failure now (a connection refused or reset by a proxy in front of the
+// brokers, a broker restarting) is a fault that heals, not a reason to end the
+// migration. Each failure is logged; the wait grows from 1 s to 30 s.
+func openRetrying(ctx context.Context, log *slog.Logger, engineDone <-chan error, open func(context.Context) (*clients, error)) (env *clients, ended bool, err error) {
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		env, oerr := open(ctx)
+		if oerr == nil {
+			return env, false, nil
+		}
+		if ctx.Err() != nil {
+			return nil, false, nil
+		}
+		log.Warn("group translation cannot reach the clusters; retrying", "err", oerr, "in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, false, nil
+		case err := <-engineDone:
+			return nil, true, err
+		case <-time.After(wait):
+		}
+	}
+}
+
 func (rt *migration) run(ctx context.Context, opts replicate.Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -198,11 +224,18 @@ func (rt *migration) run(ctx context.Context, opts replicate.Options) error {
 	case err = <-engineDone:
 	case <-rt.engine.Ready():
 		if rt.cfg.GroupSync.GroupSyncEnabled() {
-			env, cerr := openFencedClients(ctx, rt.cfg, rt.log, rt.engine.Fence())
-			if cerr != nil {
+			env, ended, eerr := openRetrying(ctx, rt.log, engineDone, func(ctx context.Context) (*clients, error) {
+				return openFencedClients(ctx, rt.cfg, rt.log, rt.engine.Fence())
+			})
+			if ended || env == nil {
 				cancel()
-				<-engineDone
-				return cerr
+				if !ended {
+					eerr = <-engineDone
+				}
+				if eerr != nil {
+					return fmt.Errorf("run migration %s: %w", rt.cfg.Migration, eerr)
+				}
+				return nil
 			}
 			defer env.close()
 			var tr groups.Translator = rt.engine

@@ -9,12 +9,17 @@
 // proxy per broker, toxiproxy used as a library), so a client that bootstraps from
 // the proxies reaches every broker through its proxy; the PLAINTEXT listener
 // advertises the broker's own address for clients inside the cloud (the ledger's
-// producers and consumers) and for the harness's checks.
+// producers and consumers) and for the harness's checks. With
+// kafkatest.Options.ProxiedSecure the PROXIED listener is SASL_SSL, so that
+// kmigrate crosses the link only over TLS with SCRAM.
 //
 // Faults: a link cut and heal (ip link down/up on the root end: the cloud keeps
 // working inside, connections across hang), a bandwidth cap (tc tbf on both ends),
 // latency with jitter and connection resets (toxics on the cloud's proxies; this
-// kernel has no netem). Broker kills go through kafkatest.
+// kernel has no netem). Lifting a toxic replaces the cloud's proxies with new
+// ones on the same addresses (toxiproxy's own removal can deadlock under latency
+// and resets), so it cuts the connections through them once. Broker kills go
+// through kafkatest.
 //
 // The ledger (ledger.go) is an independent witness: Apache's VerifiableProducer
 // writes inside the source cloud and prints every acknowledged record; the
