@@ -14,7 +14,7 @@ const Usage = `cut [CLOUD]                   cut the link (connections hang, new
 heal [CLOUD]                  restore the link
 latency [CLOUD] RTT JITTER    e.g. latency 30ms 5ms; latency 0 0 removes it
 bandwidth [CLOUD] RATE        e.g. bandwidth 20mbit (also kbit, gbit); 0 removes the cap
-resets [CLOUD] SHARE AFTER    e.g. resets 0.3 2s: 30% of connections reset after 2s of traffic; 0 0 stops
+resets [CLOUD] SHARE AFTER    e.g. resets 0.3 2s: 30% of connection directions swallow their first data and reset 2s later; 0 0 stops
 clear [CLOUD]                 lift every fault
 kill-broker CLOUD ID          SIGKILL a broker
 stop-broker CLOUD ID          SIGTERM a broker

@@ -218,9 +218,12 @@ func (c *Clouds) Latency(cloud string, latency, jitter time.Duration) error {
 	return nil
 }
 
-// Resets makes a share (0 to 1) of the connections through cloud's proxies end
-// with a TCP reset after they have carried data for after: clients reconnect and
-// the new connections draw again, so resets go on under load. 0 stops them.
+// Resets makes a share (0 to 1) of the connections through cloud's proxies,
+// drawn per direction, fail: the first data such a direction carries is
+// swallowed and the connection is reset after (toxiproxy's reset_peer). A
+// client sees its request go unanswered for after, then a TCP reset; it
+// reconnects and the new connection draws again, so resets go on under load.
+// 0 stops them.
 func (c *Clouds) Resets(cloud string, share float64, after time.Duration) error {
 	if share <= 0 {
 		c.note(cloud, "resets", "")
