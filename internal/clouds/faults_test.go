@@ -244,15 +244,9 @@ func copying(t *testing.T, c *clouds.Clouds, r *run, topic string) {
 	var from int64 = -1
 	kafkatest.Eventually(t, 2*time.Minute, func() error {
 		r.alive(t)
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		ends, err := endOffsets(cctx, c.Target, topic)
+		sum, err := targetRecords(c, topic)
 		if err != nil {
 			return err
-		}
-		var sum int64
-		for _, e := range ends {
-			sum += e
 		}
 		if from < 0 {
 			from = sum

@@ -64,6 +64,7 @@ func startRun(t *testing.T, c *clouds.Clouds, migration string, topics []string,
 		inc = append(inc, strconv.Quote(tp))
 	}
 	dir := t.TempDir()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	passwords := map[string]string{}
 	security := func(cloud string) string {
 		cl, _ := c.Cluster(cloud)
@@ -99,12 +100,12 @@ http:
   listen: %q
 `, migration, strings.Join(c.Source.ProxiedBootstrap, ","), security(clouds.AWS),
 		strings.Join(c.Target.ProxiedBootstrap, ","), security(clouds.GCP),
-		strings.Join(inc, ", "), replication, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+		strings.Join(inc, ", "), replication, addr)
 	path := filepath.Join(dir, "kmigrate.yaml")
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := launch(t, path)
+	r := launch(t, path, addr)
 	r.passwords = passwords
 	return r
 }
@@ -123,25 +124,16 @@ func (r *run) again(t *testing.T) *run {
 	if err := os.WriteFile(path, []byte(strings.Replace(string(body), strconv.Quote(old), strconv.Quote(addr), 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n := launch(t, path)
+	n := launch(t, path, addr)
 	n.passwords = r.passwords
 	return n
 }
 
-// launch starts `kmigrate run -c path`; the process is killed when the test ends
-// if it still runs, and its log kept when the test failed.
-func launch(t *testing.T, path string) *run {
+// launch starts `kmigrate run -c path`, whose HTTP server listens on addr;
+// the process is killed when the test ends if it still runs, and its log kept
+// when the test failed.
+func launch(t *testing.T, path, addr string) *run {
 	t.Helper()
-	body, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var addr string
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "listen: "); ok {
-			addr, _ = strconv.Unquote(v)
-		}
-	}
 	r := &run{cfg: path, http: "http://" + addr, exited: make(chan struct{})}
 	r.cmd = exec.Command(kafkatest.KmigrateBinary(t), "run", "-c", path, "--log-format", "json")
 	r.cmd.Stdout = &r.logs
